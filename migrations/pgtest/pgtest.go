@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/aghali/aghali/geo"
 	"github.com/aghali/aghali/migrations"
 	"github.com/aghali/aghali/migrations/pgcluster"
 )
@@ -102,12 +103,12 @@ func makeTemplate(ctx context.Context) error {
 	return nil
 }
 
-// NewDB creates a fresh, migrated database for t and returns a pool to it; both are closed and
-// dropped when t ends.
+// NewDB creates a fresh, migrated database for t and returns a pool to it (with the geometry
+// codec registered); both are closed and dropped when t ends.
 func NewDB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	u := NewDBURL(t)
-	pool, err := pgxpool.New(context.Background(), u)
+	pool, err := geo.OpenPool(context.Background(), u, 0)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
