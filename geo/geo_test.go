@@ -62,7 +62,7 @@ func TestInvalidGeometryIsNamed(t *testing.T) {
 		json string
 		want string
 	}{
-		"bow tie": {`{"type":"Polygon","coordinates":[[[46.63,39.09],[46.64,39.10],[46.64,39.09],[46.63,39.10],[46.63,39.09]]]}`, "Self-intersection"},
+		"bow tie":        {`{"type":"Polygon","coordinates":[[[46.63,39.09],[46.64,39.10],[46.64,39.09],[46.63,39.10],[46.63,39.09]]]}`, "Self-intersection"},
 		"latitude first": {`{"type":"Polygon","coordinates":[[[39.09,146.63],[39.1,146.63],[39.1,146.64],[39.09,146.63]]]}`, "not [longitude, latitude]"},
 		"not geojson":    {`{"type":"Circle","radius":3}`, "geometry"},
 		"line":           {`{"type":"LineString","coordinates":[[46.63,39.09],[46.64,39.1]]}`, "want a Polygon"},
