@@ -1,0 +1,102 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the configuration every subcommand shares. Each field has a flag and an AGHALI_*
+// variable; a flag beats the variable, the variable beats the default. docs/config.md lists them.
+type Config struct {
+	DatabaseURL   string        // AGHALI_DATABASE_URL: empty = demo manages a local cluster; serve refuses
+	DataDir       string        // AGHALI_DATA_DIR: managed cluster and demo state (default ./.aghali)
+	MQTTURL       string        // AGHALI_MQTT_URL: external broker; empty = embedded broker
+	MQTTListen    string        // AGHALI_MQTT_LISTEN: embedded broker's listener (default :1883)
+	MQTTPrefix    string        // AGHALI_MQTT_PREFIX: topic prefix (default aghali)
+	HTTPAddr      string        // AGHALI_HTTP_ADDR: API and web app (default :8080)
+	SecureCookies bool          // AGHALI_SECURE_COOKIES: mark session cookies Secure (behind TLS)
+	LogLevel      string        // AGHALI_LOG_LEVEL: debug, info, warn, error (default info)
+	LogFormat     string        // AGHALI_LOG_FORMAT: text or json (default text)
+	ShutdownGrace time.Duration // AGHALI_SHUTDOWN_GRACE: time to drain on SIGTERM (default 20s)
+}
+
+type setting struct {
+	flag, env, def, help string
+	set              func(Config, string) (Config, error)
+}
+
+func settings() []setting {
+	str := func(f func(*Config) *string) func(Config, string) (Config, error) {
+		return func(c Config, v string) (Config, error) { *f(&c) = v; return c, nil }
+	}
+	return []setting{
+		{"database-url", "AGHALI_DATABASE_URL", "", "PostgreSQL+PostGIS URL (empty: demo manages a local cluster)", str(func(c *Config) *string { return &c.DatabaseURL })},
+		{"data-dir", "AGHALI_DATA_DIR", "./.aghali", "managed cluster and demo state", str(func(c *Config) *string { return &c.DataDir })},
+		{"mqtt-url", "AGHALI_MQTT_URL", "", "external MQTT broker, e.g. tcp://user:pass@host:1883 (empty: embedded broker)", str(func(c *Config) *string { return &c.MQTTURL })},
+		{"mqtt-listen", "AGHALI_MQTT_LISTEN", ":1883", "embedded broker's listener", str(func(c *Config) *string { return &c.MQTTListen })},
+		{"mqtt-prefix", "AGHALI_MQTT_PREFIX", "aghali", "MQTT topic prefix", str(func(c *Config) *string { return &c.MQTTPrefix })},
+		{"http-addr", "AGHALI_HTTP_ADDR", ":8080", "API and web app listener", str(func(c *Config) *string { return &c.HTTPAddr })},
+		{"secure-cookies", "AGHALI_SECURE_COOKIES", "false", "mark session cookies Secure (when served over HTTPS)", func(c Config, v string) (Config, error) {
+			b, err := strconv.ParseBool(v)
+			c.SecureCookies = b
+			return c, err
+		}},
+		{"log-level", "AGHALI_LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+		{"log-format", "AGHALI_LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
+		{"shutdown-grace", "AGHALI_SHUTDOWN_GRACE", "20s", "time allowed to drain ingest and finish work on SIGTERM", func(c Config, v string) (Config, error) {
+			d, err := time.ParseDuration(v)
+			c.ShutdownGrace = d
+			return c, err
+		}},
+	}
+}
+
+// parseConfig parses args for the subcommand name. extra registers the subcommand's own flags.
+func parseConfig(name string, args []string, env Env, extra func(*flag.FlagSet)) (Config, error) {
+	fs := flag.NewFlagSet("aghali "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	vals := map[string]*string{}
+	for _, s := range settings() {
+		def := s.def
+		if v := env.Getenv(s.env); v != "" {
+			def = v
+		}
+		vals[s.flag] = fs.String(s.flag, def, s.help+" ["+s.env+"]")
+	}
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q (see aghali %s -h)", fs.Arg(0), name)
+	}
+	var c Config
+	for _, s := range settings() {
+		var err error
+		if c, err = s.set(c, strings.TrimSpace(*vals[s.flag])); err != nil {
+			return Config{}, fmt.Errorf("--%s / %s: %w", s.flag, s.env, err)
+		}
+	}
+	return c, nil
+}
+
+func newLogger(c Config, env Env) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(env.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", c.LogFormat)
+}
