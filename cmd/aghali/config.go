@@ -26,7 +26,7 @@ type Config struct {
 
 type setting struct {
 	flag, env, def, help string
-	set              func(Config, string) (Config, error)
+	set                  func(Config, string) (Config, error)
 }
 
 func settings() []setting {
