@@ -1,0 +1,25 @@
+// Package api is Aghali's HTTP interface: the Echo handlers of /api/v1 (docs/api.md is the
+// contract, openapi/*.json its machine-readable form), people and their credentials (users,
+// organisations, memberships, farm grants, sessions, bearer tokens), authorization, the audit log,
+// health and readiness. It is the only importer of echo; echo.Context never leaves this package.
+//
+// Layout: api.go builds the Server from a Config; routes.go lists every route; one file per
+// resource holds its handlers (farms.go, fields.go, ...); access.go decides what a caller may see
+// and do; problem.go turns every error into RFC 9457 problem+json; people.go and credentials.go
+// own the SQL of the tables this package owns.
+//
+// Invariants:
+//   - Every /api/v1 route except login and the OpenAPI document needs a caller: a session cookie
+//     or a bearer token. Cookie-authenticated unsafe requests also carry the session's
+//     X-CSRF-Token and no foreign Origin.
+//   - Every query is scoped to what the caller may see: handlers reach a farm, and everything on
+//     it, only through requireFarm, which answers 404 for what the caller may not see and 403 for
+//     what they may see but not change.
+//   - Secrets are never stored: passwords as argon2id hashes, session and bearer tokens as
+//     SHA-256; they are compared in constant time, and an unknown e-mail costs as much as a wrong
+//     password.
+//   - Every mutating request by a person is written to audit_log (handlers call audit; a
+//     middleware records a generic entry, and logs, when a handler forgot).
+//   - Clients never see SQL, stacks or internal error text: an unexpected error is a 500 carrying
+//     a request id that is also in the log.
+package api

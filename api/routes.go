@@ -1,0 +1,74 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// routes lists every route the server answers. docs/api.md is the contract and openapi/*.json
+// describes each /api/v1 route; TestOpenAPIMatchesRoutes fails when the three drift apart.
+//
+// Path parameters: the same name for the same thing everywhere (":farm", ":field", ...), so the
+// router and the OpenAPI document agree. A new resource adds its handler file, its lines here
+// and its openapi/<resource>.json fragment.
+func (s *Server) routes(e *echo.Echo) {
+	e.Use(s.observe) // outermost: request id, log line, panics, error rendering
+	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{
+		MinLength: 1024, // below this gzip costs more than it saves, even on a weak link
+		Skipper:   func(c echo.Context) bool { return c.Path() == "/metrics" },
+	}))
+	e.Use(s.limits)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metrics)
+
+	v1 := e.Group("/api/v1")
+	// public: no caller needed.
+	public := func(method, path string, h echo.HandlerFunc) { v1.Add(method, path, h, s.sameOrigin) }
+	// authed: a session (with CSRF token on unsafe methods) or a bearer token.
+	authed := func(method, path string, h echo.HandlerFunc) { v1.Add(method, path, h, s.authenticate) }
+	const (
+		get   = http.MethodGet
+		post  = http.MethodPost
+		patch = http.MethodPatch
+		del   = http.MethodDelete
+	)
+
+	public(get, "/openapi.json", s.serveOpenAPI)
+
+	// session.go, tokens.go
+	public(post, "/auth/login", s.login)
+	authed(get, "/auth/session", s.getSession)
+	authed(post, "/auth/logout", s.logout)
+	authed(get, "/auth/tokens", s.listTokens)
+	authed(post, "/auth/tokens", s.createToken)
+	authed(del, "/auth/tokens/:id", s.revokeToken)
+
+	// orgs.go, users.go
+	authed(get, "/orgs", s.listOrgs)
+	authed(get, "/orgs/:org/users", s.listOrgUsers)
+	authed(post, "/orgs/:org/users", s.createOrgUser)
+	authed(patch, "/orgs/:org/users/:user", s.updateOrgUser)
+	authed(del, "/orgs/:org/users/:user", s.removeOrgUser)
+
+	// farms.go, farm_map.go
+	authed(get, "/farms", s.listFarms)
+	authed(post, "/farms", s.createFarm)
+	authed(get, "/farms/:farm", s.getFarm)
+	authed(patch, "/farms/:farm", s.updateFarm)
+	authed(del, "/farms/:farm", s.deleteFarm)
+	authed(get, "/farms/:farm/map", s.farmMap)
+
+	// fields.go
+	authed(get, "/farms/:farm/fields", s.listFields)
+	authed(post, "/farms/:farm/fields", s.createField)
+	authed(get, "/fields/:field", s.getField)
+	authed(patch, "/fields/:field", s.updateField)
+	authed(del, "/fields/:field", s.deleteField)
+
+	// audit.go
+	authed(get, "/audit", s.listAudit)
+}
