@@ -1,0 +1,241 @@
+package irrigation
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aghali/aghali/fieldnodes"
+)
+
+// Command actions (the MQTT contract's).
+const (
+	ActionOpen     = fieldnodes.ActionOpen
+	ActionClose    = fieldnodes.ActionClose
+	ActionCloseAll = fieldnodes.ActionCloseAll
+)
+
+// Command states in the outbox: pending (not yet sent), sent (published, not yet acknowledged;
+// resent with backoff), acked, rejected (by the controller), expired (past expires_at without an
+// ack, or cancelled/superseded before it mattered; never sent after that).
+const (
+	CommandPending  = "pending"
+	CommandSent     = "sent"
+	CommandAcked    = "acked"
+	CommandRejected = "rejected"
+	CommandExpired  = "expired"
+)
+
+// Command is one controller command in the outbox.
+type Command struct {
+	ID            string // UUID, the id the controller acks
+	ControllerID  int64
+	RunID         *int64
+	Action        string
+	Valve         *int // channel; nil for close_all
+	DurationS     *int // open only
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	State         string
+	Attempts      int // how many times it was published
+	NextAttemptAt time.Time
+	SentAt        *time.Time // the last publish
+	AckedAt       *time.Time
+	Reason        string // why it was queued, or why it failed
+}
+
+const commandColumns = `c.id::text, c.controller_id, c.run_id, c.action, c.valve, c.duration_s, c.created_at, c.expires_at,
+	c.state, c.attempts, c.next_attempt_at, c.sent_at, c.acked_at, c.reason`
+
+func scanCommand(row pgx.Row) (Command, error) {
+	var c Command
+	err := row.Scan(&c.ID, &c.ControllerID, &c.RunID, &c.Action, &c.Valve, &c.DurationS, &c.CreatedAt, &c.ExpiresAt,
+		&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason)
+	return c, interpretError(err, "command")
+}
+
+// RunCommands returns the commands queued for a run, oldest first.
+func (s *Store) RunCommands(ctx context.Context, runID int64) ([]Command, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+commandColumns+` FROM commands c WHERE c.run_id = $1 ORDER BY c.created_at, c.id`, runID)
+	if err != nil {
+		return nil, interpretError(err, "run commands")
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Command, error) { return scanCommand(r) })
+}
+
+// Command returns one command by its UUID.
+func (s *Store) Command(ctx context.Context, id string) (Command, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return Command{}, fmt.Errorf("command %q: %w", id, ErrNotFound)
+	}
+	return scanCommand(s.db.QueryRow(ctx, `SELECT `+commandColumns+` FROM commands c WHERE c.id = $1`, id))
+}
+
+// newCommand is a command to queue.
+type newCommand struct {
+	controllerID int64
+	runID        *int64
+	action       string
+	valve        *int
+	durationS    *int
+	reason       string
+}
+
+type queued struct {
+	id        string
+	expiresAt time.Time
+}
+
+// enqueue adds a command to the outbox, due now and expiring after the CommandTTL, and arranges
+// for the dispatchers to be woken at commit.
+func (t *txn) enqueue(ctx context.Context, s *Store, c newCommand) (queued, error) {
+	q := queued{id: uuid.NewString(), expiresAt: t.now.Add(s.cfg.CommandTTL)}
+	_, err := t.tx.Exec(ctx, `INSERT INTO commands (id, controller_id, run_id, action, valve, duration_s, created_at,
+			expires_at, state, next_attempt_at, reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $7, $9)`,
+		q.id, c.controllerID, c.runID, c.action, c.valve, c.durationS, t.now, q.expiresAt, c.reason)
+	if err != nil {
+		return queued{}, interpretError(err, "queue command")
+	}
+	t.notify = true
+	return q, nil
+}
+
+// supersedeCloses retires the closes still in flight for a controller channel, so that they
+// cannot overtake an open queued after them.
+func (t *txn) supersedeCloses(ctx context.Context, controllerID int64, channel int, why string) error {
+	_, err := t.tx.Exec(ctx, `UPDATE commands SET state = 'expired', reason = $3
+		WHERE controller_id = $1 AND valve = $2 AND action = 'close' AND state IN ('pending', 'sent')`,
+		controllerID, channel, why)
+	return interpretError(err, "supersede closes")
+}
+
+// closeInFlight reports whether a close for this controller channel is pending or sent.
+func (t *txn) closeInFlight(ctx context.Context, controllerID int64, channel int) (bool, error) {
+	var exists bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM commands WHERE controller_id = $1 AND valve = $2
+		AND action = 'close' AND state IN ('pending', 'sent'))`, controllerID, channel).Scan(&exists)
+	return exists, interpretError(err, "close in flight")
+}
+
+// lockRunCommand locks the latest command of a run with this action.
+func (t *txn) lockRunCommand(ctx context.Context, runID int64, action string) (Command, error) {
+	return scanCommand(t.tx.QueryRow(ctx, `SELECT `+commandColumns+` FROM commands c
+		WHERE c.run_id = $1 AND c.action = $2 ORDER BY c.created_at DESC LIMIT 1 FOR UPDATE`, runID, action))
+}
+
+// peekCommand reads a command and where it goes without locking it (to learn which valve and
+// run to lock first).
+func (t *txn) peekCommand(ctx context.Context, id string) (claimedCommand, error) {
+	var c claimedCommand
+	err := t.tx.QueryRow(ctx, `SELECT `+commandColumns+`, ctl.uid, ctl.farm_id
+		FROM commands c JOIN controllers ctl ON ctl.id = c.controller_id WHERE c.id = $1`, id).
+		Scan(&c.ID, &c.ControllerID, &c.RunID, &c.Action, &c.Valve, &c.DurationS, &c.CreatedAt, &c.ExpiresAt,
+			&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason, &c.controllerUID, &c.farmID)
+	return c, interpretError(err, "command")
+}
+
+func (t *txn) lockCommand(ctx context.Context, id string) (Command, error) {
+	return scanCommand(t.tx.QueryRow(ctx, `SELECT `+commandColumns+` FROM commands c WHERE c.id = $1 FOR UPDATE`, id))
+}
+
+// valveOfCommand finds the valve a command addresses (ErrNotFound for close_all or an
+// unregistered channel).
+func (t *txn) valveOfCommand(ctx context.Context, c Command) (int64, error) {
+	if c.Valve == nil {
+		return 0, fmt.Errorf("command %s addresses no valve: %w", c.ID, ErrNotFound)
+	}
+	var id int64
+	err := t.tx.QueryRow(ctx, `SELECT id FROM valves WHERE controller_id = $1 AND channel = $2`, c.ControllerID, *c.Valve).Scan(&id)
+	return id, interpretError(err, "valve of command")
+}
+
+func (t *txn) markExpired(ctx context.Context, id, reason string) error {
+	_, err := t.tx.Exec(ctx, `UPDATE commands SET state = 'expired', reason = $2 WHERE id = $1`, id, reason)
+	return interpretError(err, "expire command")
+}
+
+func (t *txn) markAcked(ctx context.Context, id string, at time.Time) error {
+	_, err := t.tx.Exec(ctx, `UPDATE commands SET state = 'acked', acked_at = $2 WHERE id = $1`, id, at)
+	return interpretError(err, "ack command")
+}
+
+func (t *txn) markRejected(ctx context.Context, id string, at time.Time, reason string) error {
+	_, err := t.tx.Exec(ctx, `UPDATE commands SET state = 'rejected', acked_at = $2, reason = $3 WHERE id = $1`, id, at, reason)
+	return interpretError(err, "reject command")
+}
+
+// claimedCommand is a due command locked by one dispatcher, with where it goes.
+type claimedCommand struct {
+	Command
+	controllerUID string
+	farmID        int64
+}
+
+func (c claimedCommand) wire() fieldnodes.Command {
+	w := fieldnodes.Command{ID: c.ID, Action: c.Action, ExpiresAt: c.ExpiresAt}
+	if c.Valve != nil {
+		w.Valve = *c.Valve
+	}
+	if c.DurationS != nil {
+		w.DurationS = *c.DurationS
+	}
+	return w
+}
+
+// claimDue locks up to limit due commands that no other dispatcher holds, oldest due first.
+// The locks last until the transaction ends, so a command is in one dispatcher's hands at a time.
+func (t *txn) claimDue(ctx context.Context, limit int) ([]claimedCommand, error) {
+	rows, err := t.tx.Query(ctx, `SELECT `+commandColumns+`, ctl.uid, ctl.farm_id
+		FROM commands c JOIN controllers ctl ON ctl.id = c.controller_id
+		WHERE c.state IN ('pending', 'sent') AND c.next_attempt_at <= $1
+		ORDER BY c.next_attempt_at, c.created_at
+		LIMIT $2
+		FOR UPDATE OF c SKIP LOCKED`, t.now, limit)
+	if err != nil {
+		return nil, interpretError(err, "claim commands")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimedCommand, error) {
+		var c claimedCommand
+		err := r.Scan(&c.ID, &c.ControllerID, &c.RunID, &c.Action, &c.Valve, &c.DurationS, &c.CreatedAt, &c.ExpiresAt,
+			&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason, &c.controllerUID, &c.farmID)
+		return c, err
+	})
+	return out, interpretError(err, "claim commands")
+}
+
+// markSent records a publish: the command waits for its ack until next, then is resent.
+func (t *txn) markSent(ctx context.Context, id string, at, next time.Time) error {
+	_, err := t.tx.Exec(ctx, `UPDATE commands SET state = 'sent', attempts = attempts + 1, sent_at = $2,
+		next_attempt_at = $3 WHERE id = $1`, id, at, next)
+	return interpretError(err, "record send")
+}
+
+// markSendFailed records a publish that failed; the command is tried again at next.
+func (t *txn) markSendFailed(ctx context.Context, id string, next time.Time, reason string) error {
+	_, err := t.tx.Exec(ctx, `UPDATE commands SET attempts = attempts + 1, next_attempt_at = $2, reason = $3
+		WHERE id = $1`, id, next, reason)
+	return interpretError(err, "record failed send")
+}
+
+// postpone moves a command's next attempt without counting one.
+func (t *txn) postpone(ctx context.Context, id string, next time.Time) error {
+	_, err := t.tx.Exec(ctx, `UPDATE commands SET next_attempt_at = $2 WHERE id = $1`, id, next)
+	return interpretError(err, "postpone command")
+}
+
+// nextDue returns when the earliest command in flight is due (ok false: none is).
+func (s *Store) nextDue(ctx context.Context) (time.Time, bool, error) {
+	var next *time.Time
+	err := s.db.QueryRow(ctx, `SELECT min(next_attempt_at) FROM commands WHERE state IN ('pending', 'sent')`).Scan(&next)
+	if err != nil {
+		return time.Time{}, false, interpretError(err, "next due command")
+	}
+	if next == nil {
+		return time.Time{}, false, nil
+	}
+	return *next, true, nil
+}

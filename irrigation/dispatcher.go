@@ -1,0 +1,349 @@
+package irrigation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aghali/aghali/fieldnodes"
+)
+
+// CommandSender delivers a command to a controller: it publishes it (MQTT QoS 1) and returns
+// after the broker's PUBACK. Package fieldnodes satisfies it.
+type CommandSender interface {
+	SendCommand(ctx context.Context, controllerUID string, cmd fieldnodes.Command) error
+}
+
+// DispatcherConfig tunes a Dispatcher. Zero values mean the defaults.
+type DispatcherConfig struct {
+	// PollInterval is the longest the dispatcher waits without a notification before looking
+	// for due commands (LISTEN/NOTIFY normally wakes it at once). Default 1 s.
+	PollInterval time.Duration
+	// RetryBase is the wait before resending a command that is not yet acknowledged, or
+	// retrying a failed publish; it doubles with each attempt up to RetryMax. Defaults 2 s, 30 s.
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// BatchSize is the most commands claimed in one transaction. Default 50.
+	BatchSize int
+	// SendTimeout bounds one SendCommand. Default 10 s.
+	SendTimeout time.Duration
+}
+
+// Dispatcher sends the outbox's due commands to controllers. Several dispatchers (one per
+// `aghali serve` instance) may share a database: each claims commands with FOR UPDATE SKIP
+// LOCKED and holds them while it publishes, so no command is published by two at once.
+type Dispatcher struct {
+	store   *Store
+	sender  CommandSender
+	cfg     DispatcherConfig
+	log     *slog.Logger
+	metrics *dispatcherMetrics
+	svc     service
+	wake    chan struct{}
+}
+
+// NewDispatcher returns a Dispatcher sending store's commands through sender.
+func NewDispatcher(store *Store, sender CommandSender, cfg DispatcherConfig) (*Dispatcher, error) {
+	if store == nil || sender == nil {
+		return nil, errors.New("irrigation: NewDispatcher needs a store and a sender")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 2 * time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = 30 * time.Second
+	}
+	if cfg.RetryMax < cfg.RetryBase {
+		return nil, fmt.Errorf("irrigation: RetryMax %s is less than RetryBase %s", cfg.RetryMax, cfg.RetryBase)
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 50
+	}
+	if cfg.SendTimeout <= 0 {
+		cfg.SendTimeout = 10 * time.Second
+	}
+	m, err := newDispatcherMetrics(store.cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Dispatcher{
+		store: store, sender: sender, cfg: cfg, metrics: m,
+		log:  store.log.With("part", "dispatcher"),
+		svc:  service{name: "dispatcher"},
+		wake: make(chan struct{}, 1),
+	}, nil
+}
+
+// Start listens for queued commands and sends them until Stop or the end of ctx. It fails if
+// the first LISTEN connection cannot be made; later connection losses are retried while polling
+// carries on.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	conn, err := d.store.dedicate(ctx)
+	if err == nil {
+		if err = conn.listen(ctx, commandsChannel); err != nil {
+			conn.close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("irrigation: dispatcher: listen: %w", err)
+	}
+	err = d.svc.start(ctx, func(ctx context.Context) {
+		var wg sync.WaitGroup
+		wg.Go(func() { d.listen(ctx, conn) })
+		d.loop(ctx)
+		wg.Wait()
+	})
+	if err != nil {
+		conn.close()
+	}
+	return err
+}
+
+// Stop ends the dispatcher and waits for it. A batch being sent is not interrupted mid-publish;
+// what was sent is recorded.
+func (d *Dispatcher) Stop() { d.svc.stop() }
+
+// minWait keeps the loop from spinning on commands another dispatcher holds.
+const minWait = 20 * time.Millisecond
+
+func (d *Dispatcher) loop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-timer.C:
+		}
+		if _, err := d.DispatchDue(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("dispatch commands", "err", err)
+		}
+		wait := d.cfg.PollInterval
+		if next, ok, err := d.store.nextDue(ctx); err == nil && ok {
+			wait = min(max(next.Sub(d.store.now()), minWait), wait)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// listen turns notifications into wake-ups, reconnecting when the connection is lost.
+func (d *Dispatcher) listen(ctx context.Context, conn *dedicatedConn) {
+	defer func() {
+		if conn != nil {
+			conn.close()
+		}
+	}()
+	failures := 0
+	for {
+		if conn == nil {
+			c, err := d.store.dedicate(ctx)
+			if err == nil {
+				if err = c.listen(ctx, commandsChannel); err != nil {
+					c.close()
+				}
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				d.log.Warn("LISTEN connection failed; polling meanwhile", "err", err)
+				if !sleep(ctx, backoff(time.Second, 30*time.Second, failures)) {
+					return
+				}
+				failures++
+				continue
+			}
+			conn, failures = c, 0
+			poke(d.wake) // notifications may have been missed while disconnected
+		}
+		if err := conn.waitForNotification(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.log.Warn("LISTEN connection lost", "err", err)
+			conn.close()
+			conn = nil
+			continue
+		}
+		poke(d.wake)
+	}
+}
+
+// DispatchDue sends every command that is due now (a pass of the loop) and returns how many it
+// published. Commands past their expires_at are expired instead, never sent; their runs fail
+// and an alert is raised.
+func (d *Dispatcher) DispatchDue(ctx context.Context) (int, error) {
+	total := 0
+	for ctx.Err() == nil {
+		n, claimed, err := d.dispatchBatch(ctx)
+		total += n
+		if err != nil || claimed < d.cfg.BatchSize {
+			return total, err
+		}
+	}
+	return total, ctx.Err()
+}
+
+func (d *Dispatcher) dispatchBatch(ctx context.Context) (sent, claimed int, err error) {
+	var expired []claimedCommand
+	// The bookkeeping outlives a Stop so that what was published is recorded; publishing does not.
+	dbCtx := context.WithoutCancel(ctx)
+	err = d.store.withTx(dbCtx, func(t *txn) error {
+		cmds, err := t.claimDue(dbCtx, d.cfg.BatchSize)
+		if err != nil {
+			return err
+		}
+		claimed = len(cmds)
+		failed := map[int64]bool{} // controllers whose publish failed: keep their order
+		for _, c := range cmds {
+			now := d.store.now()
+			switch {
+			case !now.Before(c.ExpiresAt):
+				reason := fmt.Sprintf("expired at %s unacknowledged after %d attempt(s)", c.ExpiresAt.Format(time.RFC3339), c.Attempts)
+				if c.Attempts == 0 {
+					reason = fmt.Sprintf("expired at %s without being sent", c.ExpiresAt.Format(time.RFC3339))
+				}
+				if err := t.markExpired(dbCtx, c.ID, reason); err != nil {
+					return err
+				}
+				c.Reason = reason
+				expired = append(expired, c)
+				continue
+			case ctx.Err() != nil:
+				continue // stopping: leave it for the next dispatcher
+			case failed[c.ControllerID]:
+				if err := t.postpone(dbCtx, c.ID, d.retryAt(now, c)); err != nil {
+					return err
+				}
+				continue
+			}
+			serr := d.send(ctx, c)
+			after := d.store.now()
+			if serr != nil {
+				failed[c.ControllerID] = true
+				d.metrics.sendErrors.Inc()
+				d.log.Warn("send command", "command", c.ID, "controller", c.controllerUID, "attempt", c.Attempts+1, "err", serr)
+				if err := t.markSendFailed(dbCtx, c.ID, d.retryAt(after, c), fmt.Sprintf("publish attempt %d failed: %v", c.Attempts+1, serr)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := t.markSent(dbCtx, c.ID, after, d.retryAt(after, c)); err != nil {
+				return err
+			}
+			sent++
+			d.metrics.sent.WithLabelValues(c.Action).Inc()
+			if c.Attempts == 0 {
+				d.metrics.latency.Observe(after.Sub(c.CreatedAt).Seconds())
+			}
+			d.log.Debug("command sent", "command", c.ID, "controller", c.controllerUID, "action", c.Action, "valve", c.Valve, "attempt", c.Attempts+1)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, claimed, fmt.Errorf("dispatch: %w", err)
+	}
+	for _, c := range expired {
+		d.metrics.expired.Inc()
+		if err := d.store.settleExpired(dbCtx, c); err != nil {
+			// The run monitor settles it later.
+			d.log.Error("settle expired command", "command", c.ID, "err", err)
+		}
+	}
+	return sent, claimed, nil
+}
+
+// retryAt is when c (about to be attempted for the Attempts+1-th time) is next due: after the
+// backoff, and never later than its expiry, when it is expired.
+func (d *Dispatcher) retryAt(now time.Time, c claimedCommand) time.Time {
+	next := now.Add(backoff(d.cfg.RetryBase, d.cfg.RetryMax, c.Attempts))
+	if next.After(c.ExpiresAt) {
+		next = c.ExpiresAt
+	}
+	return next
+}
+
+func (d *Dispatcher) send(ctx context.Context, c claimedCommand) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+	defer cancel()
+	return d.sender.SendCommand(ctx, c.controllerUID, c.wire())
+}
+
+// settleExpired fails the run of a command the dispatcher has expired and raises an alert,
+// unless an ack got there first.
+func (s *Store) settleExpired(ctx context.Context, c claimedCommand) error {
+	return s.withTx(ctx, func(t *txn) error {
+		var v *lockedValve
+		if vid, err := t.valveOfCommand(ctx, c.Command); err == nil {
+			lv, err := t.lockValve(ctx, vid)
+			if err != nil {
+				return err
+			}
+			v = &lv
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		var run *Run
+		if c.RunID != nil {
+			r, err := t.lockRun(ctx, *c.RunID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			if err == nil {
+				run = &r
+			}
+		}
+		cmd, err := t.lockCommand(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if cmd.State != CommandExpired {
+			return nil
+		}
+		what := fmt.Sprintf("%s of channel %s on controller %s", c.Action, channelName(c.Valve), c.controllerUID)
+		subject := fmt.Sprintf("controller:%d", c.ControllerID)
+		if v != nil {
+			subject = subjectValve(v.id)
+		}
+		switch {
+		case run != nil && c.Action == ActionOpen && run.State == RunStarting:
+			reason := fmt.Sprintf("open command %s %s", c.ID, cmd.Reason)
+			if err := t.endRun(ctx, run.ID, RunFailed, reason); err != nil {
+				return err
+			}
+			return t.raiseAlert(ctx, s, Alert{FarmID: c.farmID, Kind: AlertCommandExpired, Severity: SeverityWarning, Subject: subject,
+				Message: fmt.Sprintf("Run %d did not start: the %s %s; the zone was not watered.", run.ID, what, cmd.Reason)})
+		case run != nil && c.Action == ActionClose && run.State == RunClosing:
+			reason := fmt.Sprintf("close command %s %s; the controller closes the valve by itself when duration_s runs out", c.ID, cmd.Reason)
+			if err := t.endRun(ctx, run.ID, RunFailed, reason); err != nil {
+				return err
+			}
+			return t.raiseAlert(ctx, s, Alert{FarmID: c.farmID, Kind: AlertCommandExpired, Severity: SeverityCritical, Subject: subject,
+				Message: fmt.Sprintf("Run %d: the %s %s. The valve may still be open until its duration runs out.", run.ID, what, cmd.Reason)})
+		case c.Action != ActionOpen && run == nil:
+			return t.raiseAlert(ctx, s, Alert{FarmID: c.farmID, Kind: AlertCommandExpired, Severity: SeverityCritical, Subject: subject,
+				Message: fmt.Sprintf("The %s %s. The valve may still be open.", what, cmd.Reason)})
+		}
+		return nil
+	})
+}
+
+func channelName(ch *int) string {
+	if ch == nil {
+		return "all"
+	}
+	return fmt.Sprint(*ch)
+}

@@ -1,0 +1,75 @@
+// Package irrigation decides when water flows and makes sure it stops. It owns the irrigation
+// registry (zones, water sources, controllers, valves), runs and their transactional command
+// outbox, threshold rules, cron schedules and the alerts they raise; subpackages hold the pure
+// parts (rule: threshold evaluation; schedule: cron in a farm's time zone).
+//
+// The parts, each built on one *Store:
+//
+//   - Store: the tables, and StartRun/StopRun, which persist a run and queue its command in one
+//     transaction and NOTIFY the dispatchers.
+//   - Dispatcher: sends due commands through a CommandSender (fieldnodes' MQTT link), retrying
+//     with backoff until a command is acknowledged or expires.
+//   - ControllerHandler: applies controllers' acks and state reports (fieldnodes.ControllerHandler).
+//   - RunMonitor: closes out runs past their end and settles runs whose commands are finished.
+//   - Engine: threshold rules, evaluated when readings arrive (fieldnodes.ReadingsListener) and
+//     periodically.
+//   - Scheduler: cron schedules, fired by one leader among all instances.
+//
+// The long-running parts share Start(ctx) error / Stop(). Time always comes from Config.Now.
+//
+// # Invariants
+//
+//   - A valve is never open longer than its zone's max runtime, even if the server dies: a run's
+//     duration is capped at max_runtime_s when it is created, and every open command carries it
+//     as duration_s, which the controller enforces by itself.
+//   - A command is never carried out late: it expires CommandTTL after it is queued; the
+//     dispatcher re-checks the clock immediately before each publish and never publishes past
+//     expires_at (the controller, too, ignores it then); an expired command fails its run and
+//     raises an alert.
+//   - A run is persisted before its command is sent: the run, its events and its command are
+//     written in one transaction, and only committed commands are dispatched.
+//   - Nothing is opened twice: a valve has at most one live run (planned, starting, open,
+//     closing), checked under the valve's row lock and enforced by a partial unique index; a
+//     command is claimed FOR UPDATE SKIP LOCKED and held while it is published, so two dispatchers
+//     never publish it at once; a close still queued for a channel is superseded by a later open
+//     so it cannot overtake it; controllers ignore a repeated command id.
+//   - A restart resumes, retries or closes out every run: commands are retried from the outbox,
+//     and the run monitor closes runs past their end and fails runs whose commands expired.
+//   - A valve reported open with no live run is closed and alerted on.
+//   - Every decision is recorded with its reason: each run has a reason (a rule's condition and
+//     values, a schedule's occurrence, a person) and each state change a run_event with a note.
+//   - Automatic origins (rule, schedule, water balance) respect a zone's min_off_s after its
+//     last run; people may override it.
+//   - Rules and schedules never fire twice for one reason: each firing re-checks the rule's
+//     cooldown or the schedule's handled_through under the row lock and records it in the run's
+//     transaction.
+//
+// Lock order, everywhere: rule or schedule → valve → run → command. The dispatcher locks only
+// commands, never waiting on anything else while it holds them.
+//
+// # Schedules missed while no scheduler ran
+//
+// Each schedule records handled_through: every occurrence up to that instant has been fired or
+// deliberately skipped. When the leader finds occurrences in (handled_through, now]:
+//
+//   - only the latest one may fire, and only if it is at most max(duration_s, FireGrace) old
+//     (FireGrace defaults to 2 min, so short runs survive a scheduler tick or a quick restart);
+//     it runs for its full duration, and its reason says how late it is and how many earlier
+//     occurrences were missed;
+//   - every other occurrence, and the latest one when it is older than that, is skipped: never
+//     fired late, counted, and recorded as an info alert "schedule_skipped" (subject
+//     "schedule:<id>") naming the latest missed occurrence and its age;
+//   - an occurrence that finds its valve busy or its zone without a valve is skipped and
+//     recorded the same way;
+//   - changing a schedule's cron expression, or enabling it, starts afresh from that moment.
+//
+// Daylight saving: occurrences are in the farm's time zone; a wall-clock time repeated when
+// clocks go back fires once, and one skipped when they go forward fires at the moment of the
+// jump (see package schedule).
+//
+// # Left for later
+//
+// Hydraulic capacity and energy windows (runs waiting in planned for their water source), pump
+// sequencing, the water balance (FAO-56), close_all on controller reconnect, per-controller
+// parallel dispatch, and the compact LoRaWAN command layout.
+package irrigation

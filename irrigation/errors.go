@@ -1,0 +1,29 @@
+package irrigation
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNotFound: the zone, valve, run, ... does not exist.
+var ErrNotFound = errors.New("irrigation: not found")
+
+// ErrConflict: the change collides with what exists (a duplicate uid or channel, a run that
+// already ended, a valve with nothing to stop).
+var ErrConflict = errors.New("irrigation: conflict")
+
+// ErrBusy: the valve already has a live run, or the zone must rest before it is watered again.
+// For rules and schedules this is not a failure: the zone is being (or was just) watered.
+var ErrBusy = errors.New("irrigation: busy")
+
+// ValidationError is input that cannot be accepted; Problem says why in words a person can act on.
+type ValidationError struct {
+	Field   string
+	Problem string
+}
+
+func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Problem) }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,162 @@
+package irrigation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// RunMonitorConfig tunes a RunMonitor. Zero values mean the defaults.
+type RunMonitorConfig struct {
+	// Interval between sweeps. Default 5 s.
+	Interval time.Duration
+	// CloseGrace is how long past its ends_at an open run waits for the controller's report
+	// that the valve closed by itself before a close is sent. Default 30 s.
+	CloseGrace time.Duration
+	// BatchSize is the most runs looked at per sweep. Default 200.
+	BatchSize int
+}
+
+// RunMonitor closes out runs that the controller's acks and reports have not: open runs past
+// their end, and runs whose commands are all settled without the run having moved on (after a
+// crash, say). It is what makes a restart resume, retry or close out every run. Several
+// instances may run at once: every change re-checks the run under its lock.
+type RunMonitor struct {
+	store *Store
+	cfg   RunMonitorConfig
+	log   *slog.Logger
+	svc   service
+}
+
+// NewRunMonitor returns a RunMonitor for store.
+func NewRunMonitor(store *Store, cfg RunMonitorConfig) (*RunMonitor, error) {
+	if store == nil {
+		return nil, errors.New("irrigation: NewRunMonitor needs a store")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	if cfg.CloseGrace <= 0 {
+		cfg.CloseGrace = 30 * time.Second
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 200
+	}
+	return &RunMonitor{store: store, cfg: cfg, log: store.log.With("part", "run-monitor"), svc: service{name: "run monitor"}}, nil
+}
+
+// Start sweeps every Interval until Stop or the end of ctx.
+func (m *RunMonitor) Start(ctx context.Context) error {
+	return m.svc.start(ctx, func(ctx context.Context) {
+		for {
+			if _, err := m.Sweep(ctx); err != nil && ctx.Err() == nil {
+				m.log.Error("sweep runs", "err", err)
+			}
+			if !sleep(ctx, m.cfg.Interval) {
+				return
+			}
+		}
+	})
+}
+
+// Stop ends the monitor and waits for it.
+func (m *RunMonitor) Stop() { m.svc.stop() }
+
+// Sweep looks at every run needing attention once and returns how many it changed.
+func (m *RunMonitor) Sweep(ctx context.Context) (int, error) {
+	runs, err := m.store.runsNeedingAttention(ctx, m.store.now().Add(-m.cfg.CloseGrace), m.cfg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	changed := 0
+	var errs []error
+	for _, r := range runs {
+		did, err := m.settle(ctx, r.ID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("run %d: %w", r.ID, err))
+		}
+		if did {
+			changed++
+		}
+	}
+	return changed, errors.Join(errs...)
+}
+
+func (m *RunMonitor) settle(ctx context.Context, runID int64) (changed bool, err error) {
+	s := m.store
+	err = s.withTx(ctx, func(t *txn) error {
+		peek, err := t.run(ctx, runID)
+		if err != nil {
+			return err
+		}
+		v, err := t.lockValve(ctx, peek.ValveID)
+		if err != nil {
+			return err
+		}
+		r, err := t.lockRun(ctx, runID)
+		if err != nil {
+			return err
+		}
+		switch r.State {
+		case RunOpen:
+			if r.EndsAt == nil || t.now.Before(r.EndsAt.Add(m.cfg.CloseGrace)) {
+				return nil
+			}
+			changed = true
+			if v.state == ValveClosed && v.stateAt != nil && r.StartedAt != nil && !v.stateAt.Before(*r.StartedAt) {
+				return t.endRun(ctx, r.ID, RunDone, fmt.Sprintf("controller reported the valve closed at %s", v.stateAt.Format(time.RFC3339)))
+			}
+			_, err := t.closeRun(ctx, s, v, r.ID, fmt.Sprintf("%s past ends_at with no report of the valve closing", m.cfg.CloseGrace))
+			return err
+		case RunPlanned, RunStarting:
+			open, err := t.lockRunCommand(ctx, r.ID, ActionOpen)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				changed = true
+				return t.endRun(ctx, r.ID, RunFailed, "no open command was queued")
+			case err != nil:
+				return err
+			case open.State == CommandPending || open.State == CommandSent:
+				return nil // still in the dispatcher's hands
+			case open.State == CommandAcked && open.AckedAt != nil:
+				changed = true
+				ends := open.AckedAt.Add(time.Duration(r.DurationS) * time.Second)
+				return t.setRunState(ctx, r.ID, RunOpen, "open command was acknowledged", runTimes{startedAt: *open.AckedAt, endsAt: ends})
+			}
+			changed = true
+			reason := fmt.Sprintf("open command %s %s: %s", open.ID, open.State, open.Reason)
+			if err := t.endRun(ctx, r.ID, RunFailed, reason); err != nil {
+				return err
+			}
+			return t.raiseAlert(ctx, s, Alert{FarmID: r.FarmID, Kind: AlertCommandExpired, Severity: SeverityWarning,
+				Subject: subjectValve(v.id), Message: fmt.Sprintf("Run %d did not start: %s.", r.ID, reason)})
+		case RunClosing:
+			closeCmd, err := t.lockRunCommand(ctx, r.ID, ActionClose)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				changed = true
+				_, err := t.closeRun(ctx, s, v, r.ID, "closing with no close command")
+				return err
+			case err != nil:
+				return err
+			case closeCmd.State == CommandPending || closeCmd.State == CommandSent:
+				return nil
+			case closeCmd.State == CommandAcked,
+				v.state == ValveClosed && v.stateAt != nil && !v.stateAt.Before(r.UpdatedAt):
+				changed = true
+				return t.endRun(ctx, r.ID, RunDone, "the valve was confirmed closed")
+			}
+			changed = true
+			reason := fmt.Sprintf("close command %s %s: %s; the controller closes the valve by itself when duration_s runs out", closeCmd.ID, closeCmd.State, closeCmd.Reason)
+			if err := t.endRun(ctx, r.ID, RunFailed, reason); err != nil {
+				return err
+			}
+			return t.raiseAlert(ctx, s, Alert{FarmID: r.FarmID, Kind: AlertCommandExpired, Severity: SeverityCritical,
+				Subject: subjectValve(v.id), Message: fmt.Sprintf("Run %d: %s.", r.ID, reason)})
+		}
+		return nil
+	})
+	return changed && err == nil, err
+}

@@ -1,0 +1,387 @@
+package irrigation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Run states: planned → starting → open → closing → done, or aborted (stopped before its open
+// was sent) or failed (the controller refused, or never confirmed, a command).
+const (
+	RunPlanned  = "planned"
+	RunStarting = "starting"
+	RunOpen     = "open"
+	RunClosing  = "closing"
+	RunDone     = "done"
+	RunAborted  = "aborted"
+	RunFailed   = "failed"
+)
+
+// liveStates are the states of a run that holds its valve (SQL list).
+const liveStates = `('planned', 'starting', 'open', 'closing')`
+
+// Run origins: who decided to water.
+const (
+	OriginUser         = "user"
+	OriginRule         = "rule"
+	OriginSchedule     = "schedule"
+	OriginWaterBalance = "water_balance"
+)
+
+// Run is one watering of a zone through one valve.
+type Run struct {
+	ID          int64
+	ZoneID      int64
+	FarmID      int64 // the zone's farm; read-only
+	ValveID     int64
+	Origin      string
+	OriginID    *int64 // the rule or schedule that decided, if any
+	RequestedBy *int64 // the person who asked, if any
+	Reason      string // why it was started, in words
+	State       string
+	DurationS   int        // what the controller was told: at most the zone's max runtime
+	CreatedAt   time.Time  // decided
+	StartedAt   *time.Time // the controller confirmed the valve open
+	EndsAt      *time.Time // StartedAt + DurationS: the controller closes by itself then
+	EndedAt     *time.Time
+	EndReason   string
+	UpdatedAt   time.Time
+}
+
+// Live reports whether the run still holds its valve.
+func (r Run) Live() bool {
+	switch r.State {
+	case RunPlanned, RunStarting, RunOpen, RunClosing:
+		return true
+	}
+	return false
+}
+
+// RunEvent is one step in a run's history: every state change, with why.
+type RunEvent struct {
+	At    time.Time
+	State string
+	Note  string
+}
+
+// RunRequest asks for a zone to be watered through a valve.
+type RunRequest struct {
+	ValveID   int64
+	DurationS int    // capped at the zone's max runtime
+	Origin    string // user, rule, schedule, water_balance
+	OriginID  *int64 // the rule or schedule
+	// RequestedBy is the person who asked (nil for automatic origins).
+	RequestedBy *int64
+	// Reason records why, e.g. "mean soil_vwc 0.152 < 0.18 over 1h (3 readings)".
+	Reason string
+}
+
+func validateRunRequest(r *RunRequest) error {
+	switch r.Origin {
+	case OriginUser, OriginRule, OriginSchedule, OriginWaterBalance:
+	default:
+		return invalid("origin", "%q is not one of user, rule, schedule, water_balance", r.Origin)
+	}
+	if r.DurationS <= 0 {
+		return invalid("duration_s", "must be positive")
+	}
+	r.Reason = strings.TrimSpace(r.Reason)
+	if r.Reason == "" {
+		r.Reason = r.Origin + " request"
+	}
+	return nil
+}
+
+const runColumns = `r.id, r.zone_id, z.farm_id, r.valve_id, r.origin, r.origin_id, r.requested_by, r.reason, r.state,
+	r.duration_s, r.created_at, r.started_at, r.ends_at, r.ended_at, r.end_reason, r.updated_at`
+
+const runFrom = ` FROM irrigation_runs r JOIN zones z ON z.id = r.zone_id `
+
+func scanRun(row pgx.Row) (Run, error) {
+	var r Run
+	err := row.Scan(&r.ID, &r.ZoneID, &r.FarmID, &r.ValveID, &r.Origin, &r.OriginID, &r.RequestedBy, &r.Reason, &r.State,
+		&r.DurationS, &r.CreatedAt, &r.StartedAt, &r.EndsAt, &r.EndedAt, &r.EndReason, &r.UpdatedAt)
+	return r, interpretError(err, "run")
+}
+
+func (s *Store) queryRuns(ctx context.Context, q querier, where string, args ...any) ([]Run, error) {
+	rows, err := q.Query(ctx, `SELECT `+runColumns+runFrom+where, args...)
+	if err != nil {
+		return nil, interpretError(err, "list runs")
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Run, error) { return scanRun(r) })
+}
+
+// Run returns one run.
+func (s *Store) Run(ctx context.Context, id int64) (Run, error) {
+	return scanRun(s.db.QueryRow(ctx, `SELECT `+runColumns+runFrom+`WHERE r.id = $1`, id))
+}
+
+// Runs lists a farm's runs, newest first; liveOnly keeps those that hold their valve.
+// limit ≤ 0 means 50.
+func (s *Store) Runs(ctx context.Context, farmID int64, liveOnly bool, limit int) ([]Run, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	return s.queryRuns(ctx, s.db, `WHERE z.farm_id = $1 AND (NOT $2 OR r.state IN `+liveStates+`)
+		ORDER BY r.created_at DESC, r.id DESC LIMIT $3`, farmID, liveOnly, limit)
+}
+
+// RunEvents returns a run's history, oldest first.
+func (s *Store) RunEvents(ctx context.Context, runID int64) ([]RunEvent, error) {
+	rows, err := s.db.Query(ctx, `SELECT at, state, note FROM run_events WHERE run_id = $1 ORDER BY id`, runID)
+	if err != nil {
+		return nil, interpretError(err, "run events")
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (RunEvent, error) {
+		var e RunEvent
+		err := r.Scan(&e.At, &e.State, &e.Note)
+		return e, err
+	})
+}
+
+// StartRun waters the zone of a valve. In one transaction it caps the duration at the zone's
+// max runtime, refuses a valve that already has a live run (ErrBusy) and, for automatic
+// origins, a zone still resting its min_off_s after the last run (ErrBusy), persists the run
+// and queues its open command; the dispatcher sends it once the transaction commits.
+func (s *Store) StartRun(ctx context.Context, req RunRequest) (Run, error) {
+	if err := validateRunRequest(&req); err != nil {
+		return Run{}, err
+	}
+	var run Run
+	err := s.withTx(ctx, func(t *txn) error {
+		v, err := t.lockValve(ctx, req.ValveID)
+		if err != nil {
+			return err
+		}
+		run, err = t.startRun(ctx, s, v, req)
+		return err
+	})
+	return run, err
+}
+
+// startRun is StartRun inside a transaction that has locked the valve.
+func (t *txn) startRun(ctx context.Context, s *Store, v lockedValve, req RunRequest) (Run, error) {
+	if err := validateRunRequest(&req); err != nil {
+		return Run{}, err
+	}
+	if v.zoneID == nil {
+		return Run{}, invalid("valve_id", "valve %d waters no zone", v.id)
+	}
+	if v.liveRunID != nil {
+		return Run{}, fmt.Errorf("valve %d already has run %d: %w", v.id, *v.liveRunID, ErrBusy)
+	}
+	var maxRuntime, minOff int
+	var lastEnd *time.Time
+	err := t.tx.QueryRow(ctx, `SELECT z.max_runtime_s, z.min_off_s,
+			(SELECT max(ended_at) FROM irrigation_runs WHERE zone_id = z.id AND started_at IS NOT NULL)
+		FROM zones z WHERE z.id = $1`, *v.zoneID).Scan(&maxRuntime, &minOff, &lastEnd)
+	if err != nil {
+		return Run{}, interpretError(err, "zone of valve")
+	}
+	if req.Origin != OriginUser && minOff > 0 && lastEnd != nil {
+		if rest := t.now.Sub(*lastEnd); rest < time.Duration(minOff)*time.Second {
+			return Run{}, fmt.Errorf("zone %d has rested %s of its %d s after the last run: %w",
+				*v.zoneID, rest.Round(time.Second), minOff, ErrBusy)
+		}
+	}
+	reason := req.Reason
+	duration := req.DurationS
+	if duration > maxRuntime {
+		reason += fmt.Sprintf(" (capped from %d s to the zone's max runtime %d s)", duration, maxRuntime)
+		duration = maxRuntime
+	}
+	var id int64
+	err = t.tx.QueryRow(ctx, `INSERT INTO irrigation_runs (zone_id, valve_id, origin, origin_id, requested_by, reason,
+			state, duration_s, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, 'planned', $7, $8, $8) RETURNING id`,
+		*v.zoneID, v.id, req.Origin, req.OriginID, req.RequestedBy, reason, duration, t.now).Scan(&id)
+	if err != nil {
+		return Run{}, interpretError(err, "insert run")
+	}
+	if err := t.addEvent(ctx, id, RunPlanned, reason); err != nil {
+		return Run{}, err
+	}
+	// A close still queued for this valve (an orphan, or a failed run's) must not reach the
+	// controller after this open.
+	if err := t.supersedeCloses(ctx, v.controllerID, v.channel, fmt.Sprintf("superseded by run %d", id)); err != nil {
+		return Run{}, err
+	}
+	ch, dur := v.channel, duration
+	cmd, err := t.enqueue(ctx, s, newCommand{controllerID: v.controllerID, runID: &id, action: ActionOpen,
+		valve: &ch, durationS: &dur, reason: "start run"})
+	if err != nil {
+		return Run{}, err
+	}
+	note := fmt.Sprintf("open command %s queued for %s channel %d, %d s, expires %s",
+		cmd.id, v.controllerUID, v.channel, duration, cmd.expiresAt.Format(time.RFC3339))
+	if err := t.setRunState(ctx, id, RunStarting, note, runTimes{}); err != nil {
+		return Run{}, err
+	}
+	s.metrics.runsStarted.WithLabelValues(req.Origin).Inc()
+	return t.run(ctx, id)
+}
+
+// StopRun closes a run's valve: it queues a close and moves the run to closing. A run whose
+// open was never sent is aborted at once instead; a run already closing is returned as it is;
+// one that has ended is ErrConflict. by is the person asking (nil: the system).
+func (s *Store) StopRun(ctx context.Context, runID int64, by *int64, reason string) (Run, error) {
+	var run Run
+	err := s.withTx(ctx, func(t *txn) error {
+		peek, err := t.run(ctx, runID)
+		if err != nil {
+			return err
+		}
+		v, err := t.lockValve(ctx, peek.ValveID)
+		if err != nil {
+			return err
+		}
+		r, err := t.lockRun(ctx, runID)
+		if err != nil {
+			return err
+		}
+		run, err = t.stopRun(ctx, s, v, r, stopNote(by, reason))
+		return err
+	})
+	return run, err
+}
+
+// StopValve stops the live run of a valve; a valve with none is ErrConflict.
+func (s *Store) StopValve(ctx context.Context, valveID int64, by *int64, reason string) (Run, error) {
+	var run Run
+	err := s.withTx(ctx, func(t *txn) error {
+		v, err := t.lockValve(ctx, valveID)
+		if err != nil {
+			return err
+		}
+		if v.liveRunID == nil {
+			return fmt.Errorf("valve %d has no live run: %w", valveID, ErrConflict)
+		}
+		r, err := t.lockRun(ctx, *v.liveRunID)
+		if err != nil {
+			return err
+		}
+		run, err = t.stopRun(ctx, s, v, r, stopNote(by, reason))
+		return err
+	})
+	return run, err
+}
+
+func stopNote(by *int64, reason string) string {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		reason = "no reason given"
+	}
+	if by != nil {
+		return fmt.Sprintf("stopped by user %d: %s", *by, reason)
+	}
+	return "stopped: " + reason
+}
+
+func (t *txn) stopRun(ctx context.Context, s *Store, v lockedValve, r Run, note string) (Run, error) {
+	switch r.State {
+	case RunClosing:
+		return r, nil
+	case RunDone, RunAborted, RunFailed:
+		return Run{}, fmt.Errorf("run %d already ended (%s): %w", r.ID, r.State, ErrConflict)
+	case RunPlanned, RunStarting:
+		open, err := t.lockRunCommand(ctx, r.ID, ActionOpen)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Run{}, err
+		}
+		if err == nil && open.State == CommandPending && open.Attempts == 0 {
+			// Never sent: nothing to undo at the controller.
+			if err := t.markExpired(ctx, open.ID, "cancelled before it was sent: "+note); err != nil {
+				return Run{}, err
+			}
+			if err := t.endRun(ctx, r.ID, RunAborted, note); err != nil {
+				return Run{}, err
+			}
+			return t.run(ctx, r.ID)
+		}
+		if err == nil && (open.State == CommandPending || open.State == CommandSent) {
+			if err := t.markExpired(ctx, open.ID, "superseded by a close: "+note); err != nil {
+				return Run{}, err
+			}
+		}
+	}
+	// Open, or an open that may have reached the controller: close it.
+	return t.closeRun(ctx, s, v, r.ID, note)
+}
+
+// closeRun queues a close for a run's valve and moves the run to closing.
+func (t *txn) closeRun(ctx context.Context, s *Store, v lockedValve, runID int64, note string) (Run, error) {
+	ch := v.channel
+	cmd, err := t.enqueue(ctx, s, newCommand{controllerID: v.controllerID, runID: &runID, action: ActionClose,
+		valve: &ch, reason: note})
+	if err != nil {
+		return Run{}, err
+	}
+	if err := t.setRunState(ctx, runID, RunClosing, fmt.Sprintf("%s; close command %s queued", note, cmd.id), runTimes{}); err != nil {
+		return Run{}, err
+	}
+	return t.run(ctx, runID)
+}
+
+// run reads a run without locking it.
+func (t *txn) run(ctx context.Context, id int64) (Run, error) {
+	return scanRun(t.tx.QueryRow(ctx, `SELECT `+runColumns+runFrom+`WHERE r.id = $1`, id))
+}
+
+// lockRun locks a run; lock its valve first.
+func (t *txn) lockRun(ctx context.Context, id int64) (Run, error) {
+	return scanRun(t.tx.QueryRow(ctx, `SELECT `+runColumns+runFrom+`WHERE r.id = $1 FOR UPDATE OF r`, id))
+}
+
+// runTimes are the timestamps a state change sets (zero: unchanged).
+type runTimes struct {
+	startedAt, endsAt time.Time
+}
+
+// setRunState moves a run to a live state and records why.
+func (t *txn) setRunState(ctx context.Context, id int64, state, note string, ts runTimes) error {
+	_, err := t.tx.Exec(ctx, `UPDATE irrigation_runs SET state = $2, updated_at = $3,
+			started_at = COALESCE($4, started_at), ends_at = COALESCE($5, ends_at)
+		WHERE id = $1`, id, state, t.now, nullTime(ts.startedAt), nullTime(ts.endsAt))
+	if err != nil {
+		return interpretError(err, "set run state")
+	}
+	return t.addEvent(ctx, id, state, note)
+}
+
+// endRun moves a run to done, aborted or failed, with the reason.
+func (t *txn) endRun(ctx context.Context, id int64, state, reason string) error {
+	_, err := t.tx.Exec(ctx, `UPDATE irrigation_runs SET state = $2, updated_at = $3, ended_at = $3, end_reason = $4
+		WHERE id = $1`, id, state, t.now, reason)
+	if err != nil {
+		return interpretError(err, "end run")
+	}
+	return t.addEvent(ctx, id, state, reason)
+}
+
+func (t *txn) addEvent(ctx context.Context, runID int64, state, note string) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO run_events (run_id, at, state, note) VALUES ($1, $2, $3, $4)`,
+		runID, t.now, state, note)
+	return interpretError(err, "run event")
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// runsNeedingAttention lists the live runs the run monitor must look at: open past ends_at +
+// grace, and starting, closing or planned runs with no command left in flight.
+func (s *Store) runsNeedingAttention(ctx context.Context, overdue time.Time, limit int) ([]Run, error) {
+	return s.queryRuns(ctx, s.db, `WHERE (r.state = 'open' AND r.ends_at <= $1)
+		OR (r.state IN ('planned', 'starting', 'closing') AND NOT EXISTS (
+			SELECT 1 FROM commands c WHERE c.run_id = r.id AND c.state IN ('pending', 'sent')))
+		ORDER BY r.id LIMIT $2`, overdue, limit)
+}
