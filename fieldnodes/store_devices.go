@@ -1,0 +1,143 @@
+package fieldnodes
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// PendingDevice is a device that published but is not registered, with its last payloads.
+type PendingDevice struct {
+	ID           int64
+	Source       string // where it was heard: SourceMQTT, later the LoRaWAN network servers
+	UID          string // the uid in its topic (or its DevEUI for LoRaWAN)
+	FirstSeenAt  time.Time
+	LastSeenAt   time.Time
+	MessageCount int64
+	Messages     []PendingMessage // newest first, at most PendingMessagesKept
+}
+
+// PendingMessage is one payload of a pending device.
+type PendingMessage struct {
+	ReceivedAt time.Time
+	Topic      string
+	Payload    []byte
+}
+
+// RejectedMessage is a message that was refused, with why.
+type RejectedMessage struct {
+	ID         int64
+	ReceivedAt time.Time
+	Topic      string
+	Payload    []byte
+	Reason     string // short stable code, e.g. "malformed"
+	Detail     string // for a person: what exactly is wrong
+}
+
+// SourceMQTT is the pending-device source of native MQTT devices.
+const SourceMQTT = "mqtt"
+
+// PendingMessagesKept is how many payloads are kept per pending device.
+const PendingMessagesKept = 20
+
+// RecordPending notes that an unregistered device (source, uid) sent payload on topic, keeping
+// its last PendingMessagesKept payloads.
+func (s *Store) RecordPending(ctx context.Context, source, uid, topic string, payload []byte, receivedAt time.Time) error {
+	if payload == nil {
+		payload = []byte{}
+	}
+	// The DELETE sees the messages as they were before this statement: keeping the newest
+	// PendingMessagesKept-1 of those plus the one inserted leaves PendingMessagesKept.
+	_, err := s.db.Exec(ctx, `
+		WITH d AS (
+			INSERT INTO pending_devices AS p (source, uid, first_seen_at, last_seen_at, message_count)
+			VALUES ($1, $2, $3, $3, 1)
+			ON CONFLICT (source, uid) DO UPDATE
+			SET last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at), message_count = p.message_count + 1
+			RETURNING id
+		), m AS (
+			INSERT INTO pending_messages (pending_id, received_at, topic, payload)
+			SELECT id, $3, $4, $5 FROM d
+		)
+		DELETE FROM pending_messages
+		WHERE pending_id = (SELECT id FROM d)
+		  AND id NOT IN (SELECT id FROM pending_messages WHERE pending_id = (SELECT id FROM d) ORDER BY id DESC LIMIT $6)`,
+		source, uid, receivedAt, topic, payload, PendingMessagesKept-1)
+	if err != nil {
+		return fmt.Errorf("record pending device %s/%s: %w", source, uid, err)
+	}
+	return nil
+}
+
+// PendingDevices returns the unregistered devices heard from, most recently heard first.
+func (s *Store) PendingDevices(ctx context.Context) ([]PendingDevice, error) {
+	rows, err := s.db.Query(ctx, `
+		SELECT d.id, d.source, d.uid, d.first_seen_at, d.last_seen_at, d.message_count,
+		       m.received_at, m.topic, m.payload
+		FROM pending_devices d LEFT JOIN pending_messages m ON m.pending_id = d.id
+		ORDER BY d.last_seen_at DESC, d.id, m.id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("pending devices: %w", err)
+	}
+	defer rows.Close()
+	out := []PendingDevice{}
+	for rows.Next() {
+		var d PendingDevice
+		var at *time.Time
+		var topic *string
+		var payload []byte
+		if err := rows.Scan(&d.ID, &d.Source, &d.UID, &d.FirstSeenAt, &d.LastSeenAt, &d.MessageCount, &at, &topic, &payload); err != nil {
+			return nil, fmt.Errorf("pending devices: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].ID != d.ID {
+			d.Messages = []PendingMessage{}
+			out = append(out, d)
+		}
+		if at != nil {
+			last := &out[len(out)-1]
+			last.Messages = append(last.Messages, PendingMessage{ReceivedAt: *at, Topic: *topic, Payload: payload})
+		}
+	}
+	return out, rows.Err()
+}
+
+// Reject records a message that was refused: its topic, raw bytes, a short reason code and a
+// detail for a person.
+func (s *Store) Reject(ctx context.Context, topic string, payload []byte, reason, detail string) error {
+	return s.reject(ctx, s.now(), topic, payload, reason, detail)
+}
+
+func (s *Store) reject(ctx context.Context, at time.Time, topic string, payload []byte, reason, detail string) error {
+	if payload == nil {
+		payload = []byte{}
+	}
+	if _, err := s.db.Exec(ctx, `
+		INSERT INTO rejected_messages (received_at, topic, payload, reason, detail) VALUES ($1, $2, $3, $4, $5)`,
+		at, topic, payload, reason, detail); err != nil {
+		return fmt.Errorf("record rejected message: %w", err)
+	}
+	return nil
+}
+
+// Rejected returns the newest rejected messages, at most limit (100 when limit ≤ 0).
+func (s *Store) Rejected(ctx context.Context, limit int) ([]RejectedMessage, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.db.Query(ctx, `
+		SELECT id, received_at, topic, payload, reason, detail FROM rejected_messages
+		ORDER BY received_at DESC, id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("rejected messages: %w", err)
+	}
+	defer rows.Close()
+	out := []RejectedMessage{}
+	for rows.Next() {
+		var m RejectedMessage
+		if err := rows.Scan(&m.ID, &m.ReceivedAt, &m.Topic, &m.Payload, &m.Reason, &m.Detail); err != nil {
+			return nil, fmt.Errorf("rejected messages: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
