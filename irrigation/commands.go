@@ -59,7 +59,7 @@ func scanCommand(row pgx.Row) (Command, error) {
 
 // RunCommands returns the commands queued for a run, oldest first.
 func (s *Store) RunCommands(ctx context.Context, runID int64) ([]Command, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+commandColumns+` FROM commands c WHERE c.run_id = $1 ORDER BY c.created_at, c.id`, runID)
+	rows, err := s.db.Query(ctx, `SELECT `+commandColumns+` FROM commands c WHERE c.run_id = $1 ORDER BY c.seq`, runID)
 	if err != nil {
 		return nil, interpretError(err, "run commands")
 	}
@@ -124,7 +124,7 @@ func (t *txn) closeInFlight(ctx context.Context, controllerID int64, channel int
 // lockRunCommand locks the latest command of a run with this action.
 func (t *txn) lockRunCommand(ctx context.Context, runID int64, action string) (Command, error) {
 	return scanCommand(t.tx.QueryRow(ctx, `SELECT `+commandColumns+` FROM commands c
-		WHERE c.run_id = $1 AND c.action = $2 ORDER BY c.created_at DESC LIMIT 1 FOR UPDATE`, runID, action))
+		WHERE c.run_id = $1 AND c.action = $2 ORDER BY c.seq DESC LIMIT 1 FOR UPDATE`, runID, action))
 }
 
 // peekCommand reads a command and where it goes without locking it (to learn which valve and
@@ -192,7 +192,7 @@ func (t *txn) claimDue(ctx context.Context, limit int) ([]claimedCommand, error)
 	rows, err := t.tx.Query(ctx, `SELECT `+commandColumns+`, ctl.uid, ctl.farm_id
 		FROM commands c JOIN controllers ctl ON ctl.id = c.controller_id
 		WHERE c.state IN ('pending', 'sent') AND c.next_attempt_at <= $1
-		ORDER BY c.next_attempt_at, c.created_at
+		ORDER BY c.next_attempt_at, c.seq
 		LIMIT $2
 		FOR UPDATE OF c SKIP LOCKED`, t.now, limit)
 	if err != nil {

@@ -39,7 +39,6 @@ type Scheduler struct {
 	metrics *scheduleMetrics
 	svc     service
 	leader  atomic.Bool
-	pid     atomic.Uint32 // backend pid of the lock connection, for tests and diagnostics
 }
 
 // NewScheduler returns a Scheduler for store's schedules.
@@ -76,7 +75,7 @@ func (sc *Scheduler) Start(ctx context.Context) error {
 			if conn != nil {
 				conn.close() // ends the session: the lock is released for the next leader
 			}
-			sc.setLeader(false, 0)
+			sc.setLeader(false)
 		}()
 		for {
 			if sc.lead(ctx, &conn) {
@@ -104,7 +103,7 @@ func (sc *Scheduler) lead(ctx context.Context, conn **dedicatedConn) bool {
 		}
 		(*conn).close()
 		*conn = nil
-		sc.setLeader(false, 0)
+		sc.setLeader(false)
 	}
 	if *conn == nil {
 		c, err := sc.store.dedicate(ctx)
@@ -124,14 +123,13 @@ func (sc *Scheduler) lead(ctx context.Context, conn **dedicatedConn) bool {
 	}
 	if ok {
 		sc.log.Info("scheduler is the leader", "pid", (*conn).backendPID())
-		sc.setLeader(true, (*conn).backendPID())
+		sc.setLeader(true)
 	}
 	return ok
 }
 
-func (sc *Scheduler) setLeader(on bool, pid uint32) {
+func (sc *Scheduler) setLeader(on bool) {
 	sc.leader.Store(on)
-	sc.pid.Store(pid)
 	if on {
 		sc.metrics.leader.Set(1)
 	} else {

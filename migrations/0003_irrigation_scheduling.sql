@@ -13,3 +13,8 @@ CREATE INDEX irrigation_runs_live ON irrigation_runs (state, ends_at)
 -- valve is reported open with no run).
 CREATE INDEX commands_channel_in_flight ON commands (controller_id, valve)
     WHERE state IN ('pending', 'sent');
+
+-- Queue order of commands: created_at can tie (one clock reading per transaction), and a close
+-- queued before an open for the same channel must reach the controller first.
+ALTER TABLE commands ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
+CREATE INDEX commands_run_seq ON commands (run_id, seq);
