@@ -164,7 +164,7 @@ type response struct {
 	body   []byte
 }
 
-// do sends body (a string as it is, anything else as JSON) with the CSRF token of the session.
+// do sends body (a string as it is, an io.Reader chunked, anything else as JSON) with the CSRF token of the session.
 func (c *client) do(method, path string, body any) *response {
 	c.t.Helper()
 	return c.doWith(method, path, body, nil)
@@ -177,6 +177,8 @@ func (c *client) doWith(method, path string, body any, header http.Header) *resp
 	case nil:
 	case string:
 		rd = strings.NewReader(b)
+	case io.Reader: // sent without Content-Length
+		rd = b
 	default:
 		js, err := json.Marshal(b)
 		if err != nil {

@@ -78,8 +78,8 @@ func TestLoginFailuresLookAlikeAndAreAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	attempts := map[string]map[string]string{
-		"wrong password": {"email": "agro@aghali.test", "password": "not the password"},
-		"unknown e-mail": {"email": "nobody@aghali.test", "password": password},
+		"wrong password":   {"email": "agro@aghali.test", "password": "not the password"},
+		"unknown e-mail":   {"email": "nobody@aghali.test", "password": password},
 		"account disabled": {"email": "viewer@aghali.test", "password": password},
 	}
 	var details []string
