@@ -30,10 +30,13 @@ type et0Flags struct {
 }
 
 // Flags that belong to one mode only, for the errors that say so.
-var (
-	et0DailyOnly  = []string{"tmax", "tmin", "rh-max", "rh-min", "rh-mean", "tdew", "ea", "sunshine", "krs", "soil-heat"}
-	et0HourlyOnly = []string{"hour", "lon", "utc-offset", "temp", "rh", "night-rs-rso"}
-)
+func et0DailyOnlyFlags() []string {
+	return []string{"tmax", "tmin", "rh-max", "rh-min", "rh-mean", "tdew", "ea", "sunshine", "krs", "soil-heat"}
+}
+
+func et0HourlyOnlyFlags() []string {
+	return []string{"hour", "lon", "utc-offset", "temp", "rh", "night-rs-rso"}
+}
 
 func cmdET0(ctx context.Context, args []string, env Env) error {
 	var f et0Flags
@@ -105,7 +108,7 @@ Flags:
 }
 
 func et0Daily(f et0Flags, set map[string]bool, out io.Writer) error {
-	if bad := present(set, et0HourlyOnly...); len(bad) > 0 {
+	if bad := present(set, et0HourlyOnlyFlags()...); len(bad) > 0 {
 		return fmt.Errorf("et0: %s only with --hourly", flagList(bad))
 	}
 	switch f.method {
@@ -199,7 +202,7 @@ func et0Daily(f et0Flags, set map[string]bool, out io.Writer) error {
 }
 
 func et0Hourly(f et0Flags, set map[string]bool, out io.Writer) error {
-	if bad := present(set, et0DailyOnly...); len(bad) > 0 {
+	if bad := present(set, et0DailyOnlyFlags()...); len(bad) > 0 {
 		return fmt.Errorf("et0: %s not used with --hourly (hourly takes --temp, --rh, --wind, --solar-rad)", flagList(bad))
 	}
 	if set["method"] && f.method != "pm" {
@@ -281,18 +284,56 @@ func flagList(names []string) string {
 	return strings.Join(out, ", ")
 }
 
-// et0FieldFlags maps agronomy input fields to the flags that set them, so that errors name what
-// the person typed.
-var et0FieldFlags = map[string]string{
-	"Date": "--date", "Latitude": "--lat", "Elevation": "--elevation",
-	"Tmax": "--tmax", "Tmin": "--tmin",
-	"Humidity.RHMax": "--rh-max", "Humidity.RHMin": "--rh-min", "Humidity.RHMean": "--rh-mean",
-	"Humidity.DewPoint": "--tdew", "Humidity.VapourPressure": "--ea",
-	"Wind.Speed": "--wind", "Wind.Height": "--wind-height",
-	"Radiation.SunshineHours": "--sunshine", "Radiation.Rs": "--solar-rad", "Radiation.KRs": "--krs",
-	"SoilHeatFlux": "--soil-heat",
-	"Hour":         "--hour", "Longitude": "--lon", "UTCOffset": "--utc-offset",
-	"T": "--temp", "RH": "--rh", "Rs": "--solar-rad", "NightRsRso": "--night-rs-rso",
+// et0FlagFor names the flag that sets an agronomy input field, so that errors name what the
+// person typed.
+func et0FlagFor(field string) (string, bool) {
+	switch field {
+	case "Date":
+		return "--date", true
+	case "Latitude":
+		return "--lat", true
+	case "Elevation":
+		return "--elevation", true
+	case "Tmax":
+		return "--tmax", true
+	case "Tmin":
+		return "--tmin", true
+	case "Humidity.RHMax":
+		return "--rh-max", true
+	case "Humidity.RHMin":
+		return "--rh-min", true
+	case "Humidity.RHMean":
+		return "--rh-mean", true
+	case "Humidity.DewPoint":
+		return "--tdew", true
+	case "Humidity.VapourPressure":
+		return "--ea", true
+	case "Wind.Speed":
+		return "--wind", true
+	case "Wind.Height":
+		return "--wind-height", true
+	case "Radiation.SunshineHours":
+		return "--sunshine", true
+	case "Radiation.Rs", "Rs":
+		return "--solar-rad", true
+	case "Radiation.KRs":
+		return "--krs", true
+	case "SoilHeatFlux":
+		return "--soil-heat", true
+	case "Hour":
+		return "--hour", true
+	case "Longitude":
+		return "--lon", true
+	case "UTCOffset":
+		return "--utc-offset", true
+	case "T":
+		return "--temp", true
+	case "RH":
+		return "--rh", true
+	case "NightRsRso":
+		return "--night-rs-rso", true
+	}
+	return "", false
 }
 
 // flagError rewrites an *agronomy.InputError in terms of flags: "--tmin 30: above --tmax (20)".
@@ -301,7 +342,7 @@ func flagError(err error) error {
 	if !errors.As(err, &ie) {
 		return fmt.Errorf("et0: %w", err)
 	}
-	name, ok := et0FieldFlags[ie.Field]
+	name, ok := et0FlagFor(ie.Field)
 	if !ok {
 		return fmt.Errorf("et0: %w", err)
 	}

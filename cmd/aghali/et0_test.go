@@ -195,9 +195,13 @@ func TestET0Help(t *testing.T) {
 		t.Errorf("-h: %v", err)
 	}
 	// Every flag an error can name is one the command defines.
-	for _, name := range et0FieldFlags {
-		if !strings.Contains(errOut, "  "+name+" ") {
-			t.Errorf("usage lacks %s", name)
+	for _, field := range []string{"Date", "Latitude", "Elevation", "Tmax", "Tmin", "Humidity.RHMax", "Humidity.RHMin",
+		"Humidity.RHMean", "Humidity.DewPoint", "Humidity.VapourPressure", "Wind.Speed", "Wind.Height",
+		"Radiation.SunshineHours", "Radiation.Rs", "Radiation.KRs", "SoilHeatFlux", "Hour", "Longitude", "UTCOffset",
+		"T", "RH", "Rs", "NightRsRso"} {
+		name, ok := et0FlagFor(field)
+		if !ok || !strings.Contains(errOut, "  "+name+" ") {
+			t.Errorf("field %s: flag %q not in the usage", field, name)
 		}
 	}
 	for _, want := range []string{"Usage: aghali et0", "--hourly", "--json", "--verbose", "(default 0.16)"} {
