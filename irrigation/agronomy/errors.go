@@ -15,11 +15,10 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string {
-	return fmt.Sprintf("%s = %s: %s", e.Field, formatValue(e.Value), e.Reason)
-}
-
-func formatValue(v float64) string {
-	return fmt.Sprintf("%g", v)
+	if e.Field == "Date" || e.Field == "Input" {
+		return e.Field + ": " + e.Reason // no number to show
+	}
+	return fmt.Sprintf("%s = %g: %s", e.Field, e.Value, e.Reason)
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

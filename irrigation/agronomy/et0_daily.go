@@ -241,7 +241,7 @@ func PenmanMonteithDaily(in DailyInput) (DailyResult, error) {
 	r.AerodynamicTerm = r.Gamma * 900 / (r.Tmean + 273) * r.U2 * r.VPD / den
 	r.ET0 = r.RadiationTerm + r.AerodynamicTerm
 	if err := allFinite(r.Terms()); err != nil || !finite(r.ET0) {
-		return DailyResult{}, &InputError{Field: "Date", Reason: "the inputs lead to a non-finite result"}
+		return DailyResult{}, &InputError{Field: "Input", Reason: "the inputs lead to a non-finite result"}
 	}
 	return r, nil
 }

@@ -124,7 +124,7 @@ func PenmanMonteithHourly(in HourlyInput) (HourlyResult, error) {
 	r.AerodynamicTerm = r.Gamma * 37 / (in.T + 273) * r.U2 * r.VPD / den
 	r.ET0 = r.RadiationTerm + r.AerodynamicTerm
 	if err := allFinite(r.Terms()); err != nil || !finite(r.ET0) {
-		return HourlyResult{}, &InputError{Field: "Date", Reason: "the inputs lead to a non-finite result"}
+		return HourlyResult{}, &InputError{Field: "Input", Reason: "the inputs lead to a non-finite result"}
 	}
 	return r, nil
 }

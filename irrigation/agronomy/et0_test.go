@@ -345,3 +345,14 @@ func FuzzPenmanMonteithHourly(f *testing.F) {
 		}
 	})
 }
+
+func TestInputErrorMessage(t *testing.T) {
+	_, err := PenmanMonteithDaily(DailyInput{Date: day(2025, 7, 6), Latitude: 39, Tmax: 20, Tmin: 25})
+	if err == nil || err.Error() != "Tmin = 25: above Tmax (20)" {
+		t.Errorf("message %q", err)
+	}
+	_, err = PenmanMonteithDaily(DailyInput{Latitude: 39, Tmax: 30, Tmin: 25})
+	if err == nil || err.Error() != "Date: required" {
+		t.Errorf("message %q", err)
+	}
+}
