@@ -184,3 +184,19 @@ func (s *Server) Handler() http.Handler {
 		s.cfg.Web.ServeHTTP(w, r)
 	})
 }
+
+// HTTPServer returns an http.Server for Handler with timeouts that suit it: slow clients cannot
+// hold connections open by trickling headers or bodies, idle keep-alive connections are closed
+// after two minutes. There is no write timeout, since event streams stay open; each request's
+// work is bounded by Config.RequestTimeout instead.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}

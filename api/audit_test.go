@@ -15,6 +15,12 @@ func TestAuditLogOfAdministeredOrganisations(t *testing.T) {
 		want(http.StatusCreated).decode(&farm)
 	admin.do("PATCH", fmt.Sprintf("/api/v1/farms/%d", farm.ID), map[string]any{"location": map[string]any{"type": "Point", "coordinates": []float64{46.6, 39.1}}}).
 		want(http.StatusOK)
+	admin.do("POST", "/api/v1/farms", map[string]any{"org_id": e.org, "name": "Riverside"}).problem(http.StatusConflict)
+	var cleared farmJSON
+	admin.do("PATCH", fmt.Sprintf("/api/v1/farms/%d", farm.ID), map[string]any{"location": nil}).want(http.StatusOK).decode(&cleared)
+	if string(cleared.Location) != "null" || cleared.Name != "Riverside" {
+		t.Errorf("after clearing the location: %+v", cleared)
+	}
 	admin.do("DELETE", fmt.Sprintf("/api/v1/farms/%d", farm.ID), nil).want(http.StatusNoContent)
 
 	var entries []auditJSON
@@ -25,7 +31,7 @@ func TestAuditLogOfAdministeredOrganisations(t *testing.T) {
 	}
 	var older []auditJSON
 	admin.do("GET", fmt.Sprintf("/api/v1/audit?before=%d", entries[1].ID), nil).want(http.StatusOK).decode(&older)
-	if len(older) != 1 || older[0].Action != "create" {
+	if len(older) != 2 || older[0].Action != "update" || older[1].Action != "create" {
 		t.Errorf("older entries %+v", older)
 	}
 	admin.do("GET", "/api/v1/audit?limit=0", nil).problem(http.StatusUnprocessableEntity)

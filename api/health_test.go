@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -95,5 +96,34 @@ func TestLargeJSONIsGzipped(t *testing.T) {
 	small := c.doWith("GET", "/api/v1/orgs", nil, http.Header{"Accept-Encoding": {"gzip"}}).want(http.StatusOK)
 	if small.header.Get("Content-Encoding") != "" {
 		t.Errorf("small answer compressed")
+	}
+}
+
+func TestHTTPServerServesTheHandler(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	hs := e.srv.HTTPServer("127.0.0.1:0")
+	if hs.ReadHeaderTimeout == 0 || hs.IdleTimeout == 0 || hs.Handler == nil {
+		t.Fatalf("server %+v lacks timeouts or handler", hs)
+	}
+	ln, err := net.Listen("tcp", hs.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	res, err := http.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("/healthz = %d", res.StatusCode)
+	}
+	if err := hs.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
 	}
 }

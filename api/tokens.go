@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -43,8 +44,12 @@ const (
 	maxTokenDays     = 3650
 )
 
-// createToken: POST /auth/tokens → 201 with the secret, shown this once.
+// createToken: POST /auth/tokens → 201 with the secret, shown this once. Only a person logged
+// in creates tokens: a token minting itself a longer-lived successor would outlive its revocation.
 func (s *Server) createToken(c echo.Context) error {
+	if caller(c).token != nil {
+		return fmt.Errorf("%w: bearer tokens are created from a logged-in session, not by another token", errForbidden)
+	}
 	var in tokenInput
 	if err := bindJSON(c, &in); err != nil {
 		return err

@@ -45,6 +45,8 @@ func TestBearerTokens(t *testing.T) {
 		t.Errorf("audit of a token's change: %+v", last)
 	}
 
+	script.do("POST", "/api/v1/auth/tokens", map[string]any{"name": "successor"}).problem(http.StatusForbidden)
+
 	var list []tokenJSON
 	browser.do("GET", "/api/v1/auth/tokens", nil).want(http.StatusOK).decode(&list)
 	if len(list) != 1 || list[0].Token != "" || list[0].Name != "weather script" || list[0].LastUsedAt == nil {
