@@ -319,6 +319,7 @@ function ensureMap() {
     farmMap = new FarmMap(maplibregl, el.map, {
       onSelect: (f) => (f ? openFeature(f) : closeFeature()),
       center: farmCenter(state.farm) || undefined,
+      overlays: () => [el.map.parentElement.querySelector('.map-tools'), el.map.querySelector('.maplibregl-ctrl-top-right'), el.legend, byId('sheet')],
     });
     await farmMap.loaded;
     hideMapMessage();
@@ -363,11 +364,13 @@ function findFeature(key) {
 }
 
 function openFeature(f, { reveal = false } = {}) {
-  if (farmMap) {
+  const fresh = sheet.key !== featureKey(f);
+  sheet.show(featureKey(f), featureTitle(f), ...renderFeature(f, detailContext()));
+  if (farmMap && fresh) {
     farmMap.select(f);
     if (reveal) farmMap.reveal(f);
+    farmMap.keepClear(f, byId('sheet'));
   }
-  sheet.show(featureKey(f), featureTitle(f), ...renderFeature(f, detailContext()));
 }
 
 function closeFeature() {

@@ -141,9 +141,10 @@ function valveControl(f, ctx, state) {
       }
       input.addEventListener('input', syncChips);
       syncChips();
-      root.append(h('label', { for: 'valve-minutes', text: t('valve.minutes') }), h('div', { class: 'minutes-row' }, input), chips);
+      root.append(h('label', { for: 'valve-minutes', text: t('valve.minutes') }), chips);
     }
-    const actions = h('div', { class: 'actions' });
+    // The minutes field sits beside the Open button: one row less on a phone.
+    const actions = h('div', { class: 'actions' }, input);
     if (canOpen) {
       actions.append(h('button', {
         type: 'button', class: 'btn btn-primary', 'data-testid': 'valve-open', text: t('valve.open'),

@@ -84,25 +84,33 @@ function style() {
 
 // loadMapLibre runs the vendored MapLibre script once, on first use. Its URL (with the content
 // version) comes from the preload link in index.html, so the download has usually finished by now.
+// Its stylesheet goes before the app's own, so the app's rules win over the vendor's at equal
+// specificity, and is loaded before the map is created, so the map is sized by the final CSS.
 let loading = null;
 export function loadMapLibre() {
-  if (window.maplibregl) return Promise.resolve(window.maplibregl);
   if (!loading) {
-    loading = new Promise((resolve, reject) => {
-      const css = document.createElement('link');
-      css.rel = 'stylesheet';
-      css.href = document.getElementById('maplibre-css').href;
-      document.head.append(css);
-      const script = document.createElement('script');
-      script.src = document.getElementById('maplibre-js').href;
-      script.onload = () => (window.maplibregl ? resolve(window.maplibregl) : reject(new Error('maplibre-gl did not define maplibregl')));
-      script.onerror = () => {
-        loading = null;
-        script.remove();
-        reject(new Error('maplibre-gl could not be loaded'));
+    const load = (el) => new Promise((resolve, reject) => {
+      el.onload = resolve;
+      el.onerror = () => {
+        el.remove();
+        reject(new Error(`could not load ${el.href || el.src}`));
       };
-      document.head.append(script);
     });
+    const css = document.createElement('link');
+    css.rel = 'stylesheet';
+    css.href = document.getElementById('maplibre-css').href;
+    const cssLoaded = load(css);
+    const appCss = document.querySelector('link[rel="stylesheet"]');
+    document.head.insertBefore(css, appCss);
+    const script = document.createElement('script');
+    script.src = document.getElementById('maplibre-js').href;
+    const scriptLoaded = load(script);
+    document.head.append(script);
+    loading = Promise.all([cssLoaded, scriptLoaded]).then(() => {
+      if (!window.maplibregl) throw new Error('maplibre-gl did not define maplibregl');
+      return window.maplibregl;
+    });
+    loading.catch(() => { loading = null; });
   }
   return loading;
 }
@@ -127,8 +135,11 @@ export function featureId(f) {
 
 export class FarmMap {
   // onSelect(feature | null) is called when the user taps a feature or empty map.
-  constructor(maplibregl, container, { onSelect = () => {}, center = [46.63, 39.09] } = {}) {
+  // overlays() lists elements drawn over the map (buttons, legend, a bottom sheet); fitting the
+  // farm keeps it clear of those visible at the time.
+  constructor(maplibregl, container, { onSelect = () => {}, center = [46.63, 39.09], overlays = () => [] } = {}) {
     this.container = container;
+    this.overlays = overlays;
     this.data = EMPTY;
     this.onSelect = onSelect;
     this.map = new maplibregl.Map({
@@ -181,17 +192,35 @@ export class FarmMap {
       this.map.jumpTo({ center: b[0], zoom: 16 });
       return;
     }
-    const { clientWidth: w, clientHeight: hgt } = this.container;
-    const pad = (v, size) => Math.max(0, Math.min(v, Math.floor(size / 4)));
-    this.map.fitBounds(b, {
-      padding: { top: pad(64, hgt), bottom: pad(56, hgt), left: pad(24, w), right: pad(64, w) },
-      maxZoom: 18,
-      duration: 0,
-    });
+    this.map.fitBounds(b, { padding: this.padding(), maxZoom: 18, duration: 0 });
   }
 
-  // renderedCount counts the distinct farm features drawn in the current view.
+  // padding is the space to leave around the farm: a margin, plus whatever overlays cover the top
+  // or bottom of the map, capped so that a third of the map is always left.
+  padding() {
+    const c = this.container.getBoundingClientRect();
+    const pad = { top: 24, bottom: 24, left: 24, right: 24 };
+    for (const el of this.overlays()) {
+      if (!el || el.hidden || el.offsetParent === null) continue;
+      const r = el.getBoundingClientRect();
+      const overlapsX = r.right > c.left && r.left < c.right;
+      const overlapsY = r.bottom > c.top && r.top < c.bottom;
+      if (!overlapsX || !overlapsY) continue;
+      if ((r.top + r.bottom) / 2 < (c.top + c.bottom) / 2) pad.top = Math.max(pad.top, r.bottom - c.top + 12);
+      else pad.bottom = Math.max(pad.bottom, c.bottom - r.top + 12);
+    }
+    const capV = Math.floor(c.height / 3);
+    const capH = Math.floor(c.width / 3);
+    return {
+      top: Math.min(pad.top, capV), bottom: Math.min(pad.bottom, capV),
+      left: Math.min(pad.left, capH), right: Math.min(pad.right, capH),
+    };
+  }
+
+  // renderedCount counts the distinct farm features drawn in the current view (none when the map
+  // has no area on screen).
   renderedCount() {
+    if (this.container.clientWidth === 0 || this.container.clientHeight === 0) return 0;
     const seen = new Set();
     for (const f of this.map.queryRenderedFeatures({ layers: RENDERED_LAYERS })) seen.add(featureKey(f));
     return seen.size;
@@ -239,6 +268,21 @@ export class FarmMap {
     if (!b) return;
     const center = [(b[0][0] + b[1][0]) / 2, (b[0][1] + b[1][1]) / 2];
     if (!this.map.getBounds().contains(center)) this.map.easeTo({ center, duration: 300 });
+  }
+
+  // keepClear pans the map when f would be hidden under cover, an element over the bottom of the
+  // map (the bottom sheet on a phone), so the feature being looked at stays in sight.
+  keepClear(f, cover) {
+    const b = bounds({ features: [f] });
+    if (!b || !cover || cover.hidden) return;
+    const c = this.container.getBoundingClientRect();
+    const r = cover.getBoundingClientRect();
+    if (r.top >= c.bottom || r.left >= c.right || r.right <= c.left || r.top <= c.top) return;
+    const visible = r.top - c.top;
+    const p = this.map.project([(b[0][0] + b[1][0]) / 2, (b[0][1] + b[1][1]) / 2]);
+    const top = Math.min(72, visible / 3); // below the buttons over the map
+    if (p.y > top && p.y < visible - 24) return;
+    this.map.panBy([0, p.y - (top + visible) / 2], { duration: 250 });
   }
 
   resize() { this.map.resize(); }

@@ -1,6 +1,6 @@
 // Locale-aware formatting of numbers, times and sensor readings, in the current UI language.
 
-import { t, intlLocale } from './i18n.js';
+import { t, lang, intlLocale } from './i18n.js';
 
 // How each known metric (docs: "Metric names") is shown: decimals and unit. percentOf scales a
 // value to Intl's percent style (soil_vwc is a 0–1 fraction, the *_pct metrics are 0–100).
@@ -29,14 +29,29 @@ const METRICS = {
 // Metric names in the order a farmer looks for them; unknown metrics follow, alphabetically.
 export const METRIC_ORDER = Object.keys(METRICS);
 
-export function number(v, digits = 1) {
+// Some Chromium builds carry ICU without Azerbaijani data and format 'az' like English, although
+// Intl claims to support it. Azerbaijani writes 1.234,5 and 12,3%: when the data is missing,
+// numbers are formatted in English and their separators swapped.
+let azFallback = null;
+function swapSeparators() {
+  if (azFallback === null) {
+    try { azFallback = new Intl.NumberFormat('az').format(1.5) !== '1,5'; } catch { azFallback = true; }
+  }
+  return lang() === 'az' && azFallback;
+}
+
+function formatNumber(v, options) {
   if (typeof v !== 'number' || !Number.isFinite(v)) return '–';
-  return new Intl.NumberFormat(intlLocale(), { maximumFractionDigits: digits }).format(v);
+  if (!swapSeparators()) return new Intl.NumberFormat(intlLocale(), options).format(v);
+  return new Intl.NumberFormat('en', options).format(v).replace(/[.,]/g, (c) => (c === '.' ? ',' : '.'));
+}
+
+export function number(v, digits = 1) {
+  return formatNumber(v, { maximumFractionDigits: digits });
 }
 
 export function percent(fraction, digits = 0) {
-  if (typeof fraction !== 'number' || !Number.isFinite(fraction)) return '–';
-  return new Intl.NumberFormat(intlLocale(), { style: 'percent', maximumFractionDigits: digits }).format(fraction);
+  return formatNumber(fraction, { style: 'percent', maximumFractionDigits: digits });
 }
 
 // withUnit joins a formatted number and a unit key or literal unit ("12.5 L/min").
@@ -61,28 +76,34 @@ function parse(iso) {
   return d && !Number.isNaN(d.getTime()) ? d : null;
 }
 
-// clock formats a time as HH:MM in the farm's time zone, with the date when it is not today there.
+// clock formats a time as HH:MM in the farm's time zone, as DD.MM HH:MM when it is not today
+// there. Only digits, so it reads the same in every language and needs no locale data.
 export function clock(iso, timeZone) {
   const d = parse(iso);
   if (!d) return '–';
   const tz = safeZone(timeZone);
-  const day = (x) => new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(x);
-  const opts = { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
-  if (day(d) !== day(new Date())) Object.assign(opts, { day: 'numeric', month: 'short' });
-  return new Intl.DateTimeFormat(intlLocale(), opts).format(d);
+  const parts = (x) => Object.fromEntries(new Intl.DateTimeFormat('en-GB', {
+    timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).formatToParts(x).map((p) => [p.type, p.value]));
+  const p = parts(d);
+  const today = parts(new Date());
+  const time = `${p.hour}:${p.minute}`;
+  return p.year === today.year && p.month === today.month && p.day === today.day ? time : `${p.day}.${p.month} ${time}`;
 }
 
-// relative formats a time as "3 minutes ago" / "in 12 minutes".
+// relative formats a time as "3 min ago" / "in 12 min", short for small screens, and with
+// abbreviations so no plural rules are needed.
 export function relative(iso, now = Date.now()) {
   const d = parse(iso);
   if (!d) return '–';
   const secs = Math.round((d.getTime() - now) / 1000);
   const abs = Math.abs(secs);
-  const rtf = new Intl.RelativeTimeFormat(intlLocale(), { numeric: 'auto' });
-  if (abs < 45) return rtf.format(0, 'second');
-  if (abs < 3600) return rtf.format(Math.round(secs / 60), 'minute');
-  if (abs < 86400) return rtf.format(Math.round(secs / 3600), 'hour');
-  return rtf.format(Math.round(secs / 86400), 'day');
+  if (abs < 45) return t('rel.now');
+  let span;
+  if (abs < 3600) span = t('rel.min', { n: Math.max(1, Math.round(abs / 60)) });
+  else if (abs < 86400) span = t('rel.h', { n: Math.round(abs / 3600) });
+  else span = t('rel.d', { n: Math.round(abs / 86400) });
+  return t(secs < 0 ? 'rel.ago' : 'rel.in', { t: span });
 }
 
 // when is "3 minutes ago (14:05)".
