@@ -8,6 +8,17 @@
 // and do; problem.go turns every error into RFC 9457 problem+json; people.go and credentials.go
 // own the SQL of the tables this package owns.
 //
+// Adding a resource (zones, nodes, valves, ...):
+//  1. a Config field for its store, defaulted in New from DB when it can be;
+//  2. <resource>.go with its handlers: read ids with pathID, bodies with bindJSON (PATCH bodies
+//     use pointer members and json.RawMessage for geometry), check access with requireFarm (or
+//     requireOrg) before anything else, return the store's errors as they are, and call audit
+//     after each successful change;
+//  3. its routes in routes.go (authed, with the same parameter names as the others);
+//  4. openapi/<resource>.json with its paths and schemas (TestOpenAPIMatchesRoutes insists);
+//  5. its sentinel and validation errors in statusOf and fieldProblems (problem.go), one line each;
+//  6. for things on the map, a layer in mapLayers (farm_map.go).
+//
 // Invariants:
 //   - Every /api/v1 route except login and the OpenAPI document needs a caller: a session cookie
 //     or a bearer token. Cookie-authenticated unsafe requests also carry the session's

@@ -347,7 +347,7 @@ func updateOrgMember(ctx context.Context, db *pgxpool.Pool, orgID, userID int64,
 			}
 		}
 		if ch.Disabled != nil {
-			if *ch.Disabled && current == RoleAdmin && (ch.Role == nil || *ch.Role == RoleAdmin) {
+			if *ch.Disabled && current == RoleAdmin {
 				if err := keepAnAdmin(ctx, tx, orgID, userID); err != nil {
 					return err
 				}

@@ -124,7 +124,7 @@ type FieldProblem struct {
 
 const problemBase = "https://aghali.dev/problems/"
 
-// problemKinds gives each status its problem type and title.
+// problemKind gives each status its problem type and title.
 func problemKind(status int) (slug, title string) {
 	switch status {
 	case http.StatusBadRequest:
@@ -171,7 +171,7 @@ func problemFor(err error) Problem {
 	case status == http.StatusUnprocessableEntity:
 		p.Errors = fieldProblems(err)
 		p.Detail = err.Error()
-	case status >= 500:
+	case status >= 500: // handleError writes a detail naming the request, nothing of err
 	default:
 		if he, ok := errors.AsType[*echo.HTTPError](err); ok {
 			if msg, isString := he.Message.(string); isString {
