@@ -221,6 +221,23 @@ func TestAppOnDesktop(t *testing.T) {
 	api.setFailMap(false)
 	do(t, ctx, "retry", chromedp.Click(tid("status-retry")), chromedp.WaitNotVisible(tid("status")))
 
+	// Another farm through the picker, and back with the browser's Back button.
+	do(t, ctx, "pick the other farm", chromedp.Evaluate[chromedp.Void](
+		`(s => { s.value = '8'; s.dispatchEvent(new Event('change')); })(document.querySelector('[data-testid="farm-select"]'))`))
+	if n := waitMapReady(t, ctx); n != 2 {
+		t.Errorf("farm 8 drew %d features, want 2", n)
+	}
+	if path := eval[string](t, ctx, "location.pathname"); path != "/farms/8" {
+		t.Errorf("after picking farm 8 the path is %q", path)
+	}
+	do(t, ctx, "go back", chromedp.NavigateBack())
+	if n := waitMapReady(t, ctx); n != mapFeatures {
+		t.Errorf("back on farm 7 the map drew %d features, want %d", n, mapFeatures)
+	}
+	if got := eval[string](t, ctx, `location.pathname + ' ' + document.querySelector('[data-testid="farm-select"]').value`); got != "/farms/7 7" {
+		t.Errorf("after Back: %q, want /farms/7 with farm 7 picked", got)
+	}
+
 	// Switch to Russian; the choice and the session survive a reload.
 	do(t, ctx, "switch to Russian", chromedp.Click(tid("menu-button")), chromedp.WaitVisible(tid("menu-lang")),
 		chromedp.Evaluate[chromedp.Void](`(s => { s.value = 'ru'; s.dispatchEvent(new Event('change')); })(document.querySelector('[data-testid="menu-lang"]'))`))

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -102,17 +103,18 @@ func newHandler(fsys fs.FS) (*handler, error) {
 		return nil, fmt.Errorf("no %s", indexName)
 	}
 	delete(h.assets, indexName)
+	var z compressor
 	for name, a := range h.assets {
 		a.version, a.etag = hashOf(a.body)
 		if a.gz == nil && compressible(name) {
-			a.gz = compress(a.body)
+			a.gz = z.compress(a.body)
 		}
 	}
 	page, importMap, err := h.versionIndex(index.body)
 	if err != nil {
 		return nil, err
 	}
-	h.index = &asset{body: page, ctype: index.ctype, gz: compress(page)}
+	h.index = &asset{body: page, ctype: index.ctype, gz: z.compress(page)}
 	h.index.version, h.index.etag = hashOf(page)
 	h.csp = contentSecurityPolicy(importMap)
 	return h, nil
@@ -296,32 +298,43 @@ func hashOf(b []byte) (version, etag string) {
 	return full[:12], `"` + full[:24] + `"`
 }
 
+// compressor gzips the app's own files at construction, reusing one writer: a gzip.Writer at
+// BestCompression allocates about a megabyte.
+type compressor struct {
+	zw *gzip.Writer
+}
+
 // compress gzips b, or returns nil when that saves too little to be worth a second representation.
-func compress(b []byte) []byte {
+func (z *compressor) compress(b []byte) []byte {
 	if len(b) < 512 {
 		return nil
 	}
 	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
-	zw.Write(b)                                              // writes to a bytes.Buffer do not fail
-	zw.Close()
+	if z.zw == nil {
+		z.zw, _ = gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
+	} else {
+		z.zw.Reset(&buf)
+	}
+	z.zw.Write(b) // writes to a bytes.Buffer do not fail
+	z.zw.Close()
 	if buf.Len() > len(b)*9/10 {
 		return nil
 	}
 	return buf.Bytes()
 }
 
-// sameContent checks that gz decompresses to want, so a stale .gz can never be served.
+// sameContent checks that gz decompresses to want, so a stale .gz can never be served. It compares
+// digests to avoid holding a second decompressed copy.
 func sameContent(want, gz []byte) error {
 	zr, err := gzip.NewReader(bytes.NewReader(gz))
 	if err != nil {
 		return err
 	}
-	var got bytes.Buffer
-	if _, err := got.ReadFrom(zr); err != nil {
+	got := sha256.New()
+	if _, err := io.Copy(got, zr); err != nil {
 		return err
 	}
-	if !bytes.Equal(got.Bytes(), want) {
+	if sum := sha256.Sum256(want); !bytes.Equal(got.Sum(nil), sum[:]) {
 		return fmt.Errorf("does not decompress to the original")
 	}
 	return nil

@@ -24,6 +24,7 @@ const (
 	testCSRF     = "csrf-7f3a9c"
 	testCookie   = "aghali_session"
 	testFarmID   = 7
+	otherFarmID  = 8
 	alertID      = 61
 )
 
@@ -150,10 +151,16 @@ func (s *standIn) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *standIn) farms(w http.ResponseWriter, r *http.Request) {
-	reply(w, http.StatusOK, []any{map[string]any{
-		"id": testFarmID, "org_id": 1, "name": "Ağalı pilot", "timezone": "Asia/Baku",
-		"location": map[string]any{"type": "Point", "coordinates": []float64{46.632, 39.09}},
-	}})
+	reply(w, http.StatusOK, []any{
+		map[string]any{
+			"id": testFarmID, "org_id": 1, "name": "Ağalı pilot", "timezone": "Asia/Baku",
+			"location": map[string]any{"type": "Point", "coordinates": []float64{46.632, 39.09}},
+		},
+		map[string]any{
+			"id": otherFarmID, "org_id": 1, "name": "Bostan", "timezone": "Asia/Baku",
+			"location": map[string]any{"type": "Point", "coordinates": []float64{46.61, 39.1}},
+		},
+	})
 }
 
 func rect(w, s, e, n float64) map[string]any {
@@ -177,7 +184,15 @@ var (
 const mapFeatures = 10
 
 func (s *standIn) farmMap(w http.ResponseWriter, r *http.Request) {
-	if r.PathValue("farm") != strconv.Itoa(testFarmID) {
+	switch r.PathValue("farm") {
+	case strconv.Itoa(testFarmID):
+	case strconv.Itoa(otherFarmID):
+		reply(w, http.StatusOK, map[string]any{"type": "FeatureCollection", "features": []any{
+			feature(rect(46.6080, 39.0990, 46.6120, 39.1010), map[string]any{"layer": "field", "id": 3, "name": "Bostan", "crop": "melon", "area_ha": 7.6}),
+			feature(point(46.6100, 39.1000), map[string]any{"layer": "node", "id": 23, "uid": "bostan-1", "name": "bostan-1", "zone_id": nil, "last_seen_at": nil, "battery_v": nil, "stale": true, "latest": map[string]any{}}),
+		}})
+		return
+	default:
 		problem(w, http.StatusNotFound, "farm not found")
 		return
 	}

@@ -319,6 +319,12 @@ function ensureMap() {
     farmMap = new FarmMap(maplibregl, el.map, {
       onSelect: (f) => (f ? openFeature(f) : closeFeature()),
       center: farmCenter(state.farm) || undefined,
+      labels: {
+        'Map.Title': t('map.label'),
+        'NavigationControl.ZoomIn': t('map.zoomIn'),
+        'NavigationControl.ZoomOut': t('map.zoomOut'),
+        'AttributionControl.ToggleAttribution': t('map.credits'),
+      },
       overlays: () => [el.map.parentElement.querySelector('.map-tools'), el.map.querySelector('.maplibregl-ctrl-top-right'), el.legend, byId('sheet')],
     });
     await farmMap.loaded;

@@ -137,7 +137,8 @@ export class FarmMap {
   // onSelect(feature | null) is called when the user taps a feature or empty map.
   // overlays() lists elements drawn over the map (buttons, legend, a bottom sheet); fitting the
   // farm keeps it clear of those visible at the time.
-  constructor(maplibregl, container, { onSelect = () => {}, center = [46.63, 39.09], overlays = () => [] } = {}) {
+  // labels are the texts MapLibre shows itself (its "locale" option), in the UI language.
+  constructor(maplibregl, container, { onSelect = () => {}, center = [46.63, 39.09], overlays = () => [], labels = {} } = {}) {
     this.container = container;
     this.overlays = overlays;
     this.data = EMPTY;
@@ -153,10 +154,12 @@ export class FarmMap {
       touchPitch: false,
       maxPitch: 0,
       fadeDuration: 0,
+      locale: labels,
     });
     this.map.touchZoomRotate.disableRotation();
     this.map.keyboard.disableRotation();
     this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+    this.map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
     this.loaded = new Promise((resolve) => this.map.once('load', resolve));
     this.map.on('error', (e) => console.warn('map:', e && e.error ? e.error.message : e));
     this.map.on('click', (e) => this.onSelect(this.pick(e.point)));

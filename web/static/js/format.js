@@ -77,7 +77,7 @@ function parse(iso) {
 }
 
 // clock formats a time as HH:MM in the farm's time zone, as DD.MM HH:MM when it is not today
-// there. Only digits, so it reads the same in every language and needs no locale data.
+// there, with the year when it is not this year. Only digits, so it reads the same in every language and needs no locale data.
 export function clock(iso, timeZone) {
   const d = parse(iso);
   if (!d) return '–';
@@ -88,7 +88,8 @@ export function clock(iso, timeZone) {
   const p = parts(d);
   const today = parts(new Date());
   const time = `${p.hour}:${p.minute}`;
-  return p.year === today.year && p.month === today.month && p.day === today.day ? time : `${p.day}.${p.month} ${time}`;
+  if (p.year !== today.year) return `${p.day}.${p.month}.${p.year} ${time}`;
+  return p.month === today.month && p.day === today.day ? time : `${p.day}.${p.month} ${time}`;
 }
 
 // relative formats a time as "3 min ago" / "in 12 min", short for small screens, and with
