@@ -160,7 +160,7 @@ func (s *Store) UpdateController(ctx context.Context, c Controller) (Controller,
 // deleted (ErrBusy). Its MQTT secret is fieldnodes' to revoke.
 func (s *Store) DeleteController(ctx context.Context, id int64) error {
 	return s.withTx(ctx, func(t *txn) error {
-		if _, err := t.tx.Exec(ctx, `SELECT 1 FROM valves WHERE controller_id = $1 FOR UPDATE`, id); err != nil {
+		if _, err := t.tx.Exec(ctx, `SELECT 1 FROM valves WHERE controller_id = $1 ORDER BY id FOR UPDATE`, id); err != nil {
 			return interpretError(err, "lock valves of controller")
 		}
 		var run int64

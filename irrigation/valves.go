@@ -259,7 +259,7 @@ func (t *txn) lockZoneValve(ctx context.Context, zoneID int64) (lockedValve, err
 	var id int64
 	err := t.tx.QueryRow(ctx, `SELECT id FROM valves WHERE zone_id = $1 ORDER BY id LIMIT 1`, zoneID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return lockedValve{}, fmt.Errorf("zone %d has no valve: %w", zoneID, errNoValve)
+		return lockedValve{}, fmt.Errorf("zone %d: %w", zoneID, errNoValve)
 	}
 	if err != nil {
 		return lockedValve{}, interpretError(err, "valve of zone")
