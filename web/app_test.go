@@ -17,7 +17,7 @@ import (
 // These tests drive the real app in headless Chromium against the stand-in API (standin_test.go).
 // Set AGHALI_SCREENSHOT=docs/screenshot.png to save the phone test's screenshot.
 
-const waitTimeout = 30 * time.Second
+const waitTimeout = 60 * time.Second
 
 func tid(name string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + name + `"]`) }
 
@@ -170,7 +170,8 @@ func TestAppOnDesktop(t *testing.T) {
 
 	// Open for 25 minutes: nothing is sent before the confirmation; cancel sends nothing either.
 	do(t, ctx, "ask to open",
-		chromedp.Clear(chromedp.ID("valve-minutes")),
+		chromedp.Focus(chromedp.ID("valve-minutes")),
+		chromedp.Evaluate[chromedp.Void]("document.activeElement.select()"),
 		chromedp.SendKeys(chromedp.ID("valve-minutes"), "25"),
 		chromedp.Click(tid("valve-open")),
 		chromedp.WaitVisible(tid("valve-confirm")),

@@ -33,7 +33,7 @@ const ChromiumPath = "/usr/bin/chromium"
 
 // DefaultTimeout bounds a whole browser session, so a stuck wait fails the test instead of
 // hanging until go test's own timeout.
-const DefaultTimeout = 2 * time.Minute
+const DefaultTimeout = 5 * time.Minute
 
 type config struct {
 	width, height int64

@@ -13,7 +13,7 @@ import { t } from './i18n.js';
 import { Api, ApiError, errorMessage } from './api.js';
 import { Refresher } from './refresher.js';
 import { Sheet } from './sheet.js';
-import { FarmMap, loadMapLibre, webglAvailable, featureKey } from './farmmap.js';
+import { FarmMap, loadMapLibre, webglAvailable, featureKey, featureId } from './farmmap.js';
 import { renderFeature, featureTitle } from './details.js';
 import { renderAlerts, pendingCount } from './alerts.js';
 import * as fmt from './format.js';
@@ -61,6 +61,7 @@ const state = {
   fitNext: false,
   refresh: { phase: 'ok' },
   notes: new Map(), // valve id -> {text, error, at}: the outcome of the last command, shown for a while
+  drafts: new Map(), // valve id -> the minutes field's text
 };
 
 const api = new Api({ onUnauthorized: () => sessionEnded() });
@@ -205,10 +206,13 @@ function reset() {
   state.farm = null;
   state.fc = null;
   state.notes.clear();
+  state.drafts.clear();
   api.csrfToken = '';
   applyAlerts([]);
   showRefreshState({ phase: 'ok' });
   window.aghaliMapReady = false;
+  // The next person to sign in on this device must not see this farm, even for a moment.
+  if (farmMap) farmMap.setData(null).catch(() => {});
 }
 
 function sessionEnded() {
@@ -369,9 +373,18 @@ function findFeature(key) {
   return state.fc.features.find((f) => featureKey(f) === key) || null;
 }
 
+// signature digests what a sheet shows, with the minute so that relative times ("3 min ago")
+// stay current.
+function signature(...data) {
+  return JSON.stringify([i18n.lang(), Math.floor(Date.now() / 60000), ...data]);
+}
+
 function openFeature(f, { reveal = false } = {}) {
   const fresh = sheet.key !== featureKey(f);
-  sheet.show(featureKey(f), featureTitle(f), ...renderFeature(f, detailContext()));
+  const ctx = detailContext();
+  const id = String(featureId(f));
+  sheet.render(featureKey(f), signature(f.properties, ctx.canOperate, state.notes.get(id) || null),
+    featureTitle(f), () => renderFeature(f, ctx));
   if (farmMap && fresh) {
     farmMap.select(f);
     if (reveal) farmMap.reveal(f);
@@ -398,6 +411,9 @@ function detailContext() {
       if (text) state.notes.set(String(id), { text, error, at: Date.now() });
       else state.notes.delete(String(id));
     },
+    // The minutes typed for a valve survive a re-render of its sheet.
+    draft: (id) => state.drafts.get(String(id)),
+    setDraft: (id, minutes) => state.drafts.set(String(id), minutes),
   };
 }
 
@@ -422,7 +438,8 @@ function rerenderSheet() {
 
 function showAlerts() {
   const farms = new Map(state.farms.map((f) => [f.id, f]));
-  sheet.show('alerts', t('alerts.title'), renderAlerts(state.alerts, { farms, ack }));
+  sheet.render('alerts', signature(state.alerts, state.farms.length), t('alerts.title'),
+    () => [renderAlerts(state.alerts, { farms, ack })]);
 }
 
 async function ack(alert, button) {
@@ -443,10 +460,11 @@ async function ack(alert, button) {
 // way in when the map cannot be drawn.
 function showList() {
   const features = state.fc ? state.fc.features : [];
-  if (features.length === 0) {
-    sheet.show('list', t('list.title'), h('p', { class: 'muted', text: t('list.empty') }));
-    return;
-  }
+  sheet.render('list', signature(features.map((f) => f.properties)), t('list.title'), () => listContent(features));
+}
+
+function listContent(features) {
+  if (features.length === 0) return [h('p', { class: 'muted', text: t('list.empty') })];
   const content = [];
   for (const layer of LIST_ORDER) {
     const group = features.filter((f) => f.properties.layer === layer)
@@ -459,7 +477,7 @@ function showList() {
         onclick: () => openFeature(f, { reveal: true }),
       }, h('span', { text: featureTitle(f) }), h('span', { class: 'muted', text: summary(f) }))))));
   }
-  sheet.show('list', t('list.title'), ...content);
+  return content;
 }
 
 function summary(f) {

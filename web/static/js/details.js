@@ -118,7 +118,7 @@ function valveControl(f, ctx, state) {
   const running = p.run_id !== null && p.run_id !== undefined;
   const canOpen = state !== 'open' && !running;
   const canStop = state !== 'closed' || running;
-  let minutes = DEFAULT_MINUTES;
+  let minutes = ctx.draft(id) ?? String(DEFAULT_MINUTES);
 
   const idle = (message = ctx.note(id)) => {
     ctx.sheet.hold = false;
@@ -131,6 +131,8 @@ function valveControl(f, ctx, state) {
       });
       const chips = h('div', { class: 'chips', role: 'group', 'aria-label': t('valve.minutes') });
       const syncChips = () => {
+        minutes = input.value;
+        ctx.setDraft(id, minutes);
         for (const b of chips.children) b.setAttribute('aria-pressed', String(Number(b.dataset.minutes) === Number(input.value)));
       };
       for (const m of PRESET_MINUTES) {
@@ -156,7 +158,6 @@ function valveControl(f, ctx, state) {
             root.querySelector('input').focus();
             return;
           }
-          minutes = n;
           confirm('open', n);
         },
       }));

@@ -12,6 +12,7 @@ export class Sheet {
     this.body = byId('sheet-body');
     this.onClose = onClose;
     this.key = '';
+    this.sig = null;
     this.returnFocus = null;
     // Set by content that must not be replaced under the user's hands (a pending confirmation).
     this.hold = false;
@@ -26,9 +27,20 @@ export class Sheet {
 
   get isOpen() { return !this.root.hidden; }
 
+  // render shows build()'s content under title, unless the sheet already shows key with the same
+  // signature sig (a digest of the data shown): a refresh that brings nothing new leaves the DOM,
+  // and whatever the person is pointing at, alone. It reports whether it rendered.
+  render(key, sig, title, build) {
+    if (this.isOpen && key === this.key && sig === this.sig) return false;
+    this.show(key, title, ...build());
+    this.sig = sig;
+    return true;
+  }
+
   // show replaces the sheet's content. focus moves to the title when the sheet opens or shows
   // something new, not on a re-render of the same key.
   show(key, title, ...content) {
+    this.sig = null;
     const fresh = !this.isOpen || key !== this.key;
     if (!this.isOpen) {
       const active = document.activeElement;
