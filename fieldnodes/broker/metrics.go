@@ -1,0 +1,40 @@
+package broker
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	logins   *prometheus.CounterVec
+	refusals *prometheus.CounterVec
+	denied   *prometheus.CounterVec
+	dropped  *prometheus.CounterVec
+}
+
+func newMetrics() metrics {
+	return metrics{
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aghali_mqtt_broker_logins_total", Help: "MQTT logins to the embedded broker by result (ok, refused).",
+		}, []string{"result"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aghali_mqtt_broker_login_refusals_total", Help: "Refused MQTT logins by reason.",
+		}, []string{"reason"}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aghali_mqtt_broker_acl_denied_total", Help: "Publishes (write) and subscriptions or deliveries (read) refused by the topic rules.",
+		}, []string{"action"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aghali_mqtt_broker_dropped_total", Help: "Messages the embedded broker had to drop, by cause.",
+		}, []string{"cause"}),
+	}
+}
+
+func (m metrics) register(r prometheus.Registerer, clients func() float64) error {
+	for _, c := range []prometheus.Collector{m.logins, m.refusals, m.denied, m.dropped,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "aghali_mqtt_broker_clients_connected", Help: "Clients connected to the embedded broker.",
+		}, clients),
+	} {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
