@@ -200,3 +200,44 @@ func (s *Server) setSessionCookie(c echo.Context, value string, maxAge int) {
 		SameSite: http.SameSiteLaxMode,
 	})
 }
+
+// onFarm loads the resource named by the path parameter param with load, then checks that the
+// caller sees its farm (farmOf gives it) with at least min: the resource and its farm, or 404
+// for what does not exist or is not visible, 403 for a role too low. Every route about a single
+// thing on a farm starts with it.
+func onFarm[T any](s *Server, c echo.Context, param string, min Role,
+	load func(ctx context.Context, id int64) (T, error), farmOf func(T) int64) (T, geo.Farm, error) {
+	var zero T
+	id, err := pathID(c, param)
+	if err != nil {
+		return zero, geo.Farm{}, err
+	}
+	v, err := load(c.Request().Context(), id)
+	if err != nil {
+		return zero, geo.Farm{}, err
+	}
+	farm, err := s.requireFarm(c, farmOf(v), min)
+	if err != nil {
+		return zero, geo.Farm{}, err
+	}
+	return v, farm, nil
+}
+
+// farmOfPath reads {farm} and checks the caller sees it with at least min.
+func (s *Server) farmOfPath(c echo.Context, min Role) (geo.Farm, error) {
+	id, err := pathID(c, "farm")
+	if err != nil {
+		return geo.Farm{}, err
+	}
+	return s.requireFarm(c, id, min)
+}
+
+// adminOfAny refuses callers who administer no organisation.
+func adminOfAny(c echo.Context) error {
+	for _, m := range caller(c).memberships {
+		if m.Role == RoleAdmin {
+			return nil
+		}
+	}
+	return forbidden(RoleAdmin)
+}

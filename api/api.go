@@ -12,11 +12,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"github.com/aghali/aghali/fieldnodes"
 	"github.com/aghali/aghali/geo"
+	"github.com/aghali/aghali/irrigation"
 )
 
 // Config is what New needs. Only DB is required; every other field has the default its comment
-// gives when left zero.
+// gives when left zero. The domain stores (Geo, Nodes, Irrigation) are always there once New
+// returns: left nil, they are built on DB.
 type Config struct {
 	// DB is the pool everything is stored in. Its connections must have geo.RegisterTypes
 	// applied (geo.OpenPool does that). Required.
@@ -24,6 +27,21 @@ type Config struct {
 
 	// Geo keeps farms and fields. Default: geo.NewStore(DB).
 	Geo *geo.Store
+
+	// Nodes keeps field nodes, their readings and MQTT secrets, the metrics catalogue, pending
+	// devices and rejected messages: the routes /farms/{farm}/nodes, /nodes/..., /metrics-catalog,
+	// /pending-devices, /rejected-messages and the map's node layer need it.
+	// Default: fieldnodes.NewStore on DB with Logger and Now. A process that also runs the MQTT
+	// broker must pass the store the broker authenticates with, so that a rotated secret stops
+	// working at once (each store caches successful device logins).
+	Nodes *fieldnodes.Store
+
+	// Irrigation keeps zones, water sources, controllers, valves, runs, rules, schedules and
+	// alerts; every route about them and the map's zone, valve and water_source layers need it.
+	// Default: irrigation.NewStore(DB, Nodes, irrigation.Config{Now: Now, Logger: Logger}),
+	// whose metrics are registered nowhere; a process that runs the dispatcher and scheduler
+	// passes its own store, so runs started here are counted with the rest.
+	Irrigation *irrigation.Store
 
 	// Logger receives one line per request, failed logins and unexpected errors.
 	// Default: discard everything.
@@ -78,6 +96,8 @@ type Config struct {
 type Server struct {
 	db     *pgxpool.Pool
 	geo    *geo.Store
+	nodes  *fieldnodes.Store
+	irr    *irrigation.Store
 	log    *slog.Logger
 	now    func() time.Time
 	cfg    Config
@@ -104,6 +124,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Nodes == nil {
+		nodes, err := fieldnodes.NewStore(fieldnodes.StoreConfig{Pool: cfg.DB, Logger: cfg.Logger, Now: cfg.Now})
+		if err != nil {
+			return nil, fmt.Errorf("api: default Nodes: %w", err)
+		}
+		cfg.Nodes = nodes
+	}
+	if cfg.Irrigation == nil {
+		irr, err := irrigation.NewStore(cfg.DB, cfg.Nodes, irrigation.Config{Now: cfg.Now, Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("api: default Irrigation: %w", err)
+		}
+		cfg.Irrigation = irr
 	}
 	if cfg.Ready == nil {
 		db := cfg.DB
@@ -144,6 +178,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		db:        cfg.DB,
 		geo:       cfg.Geo,
+		nodes:     cfg.Nodes,
+		irr:       cfg.Irrigation,
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		cfg:       cfg,

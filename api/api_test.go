@@ -16,7 +16,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/aghali/aghali/fieldnodes"
 	"github.com/aghali/aghali/geo"
+	"github.com/aghali/aghali/irrigation"
 	"github.com/aghali/aghali/migrations/pgtest"
 )
 
@@ -45,7 +47,7 @@ const password = "correct horse battery"
 // env is a server on a fresh database with one organisation, two farms and one user per role:
 // the farmer and the viewer are granted farm A only.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	db     *pgxpool.Pool
 	srv    *Server
 	url    string
@@ -58,9 +60,12 @@ type env struct {
 	agro   User
 	farmer User
 	viewer User
+	// nodes and irr are the stores the server was given, for tests to set things up directly.
+	nodes *fieldnodes.Store
+	irr   *irrigation.Store
 }
 
-func newEnv(t *testing.T, configure func(*Config)) *env {
+func newEnv(t testing.TB, configure func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, db: pgtest.NewDB(t), clock: &testClock{now: time.Date(2026, 7, 6, 5, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}}
@@ -88,10 +93,18 @@ func newEnv(t *testing.T, configure func(*Config)) *env {
 	e.farmer = mk("farmer@aghali.test", RoleFarmer, e.farmA.ID)
 	e.viewer = mk("viewer@aghali.test", RoleViewer, e.farmA.ID)
 
+	if e.nodes, err = fieldnodes.NewStore(fieldnodes.StoreConfig{Pool: e.db, Now: e.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	if e.irr, err = irrigation.NewStore(e.db, e.nodes, irrigation.Config{Now: e.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{
-		DB:     e.db,
-		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:    e.clock.Now,
+		DB:         e.db,
+		Logger:     slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:        e.clock.Now,
+		Nodes:      e.nodes,
+		Irrigation: e.irr,
 	}
 	if configure != nil {
 		configure(&cfg)
@@ -125,7 +138,7 @@ func (b *syncBuffer) String() string {
 
 // client is a browser (cookie jar, CSRF token) or a script (bearer token).
 type client struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	hc     *http.Client
 	csrf   string
@@ -158,7 +171,7 @@ func (e *env) login(email string) *client {
 }
 
 type response struct {
-	t      *testing.T
+	t      testing.TB
 	status int
 	header http.Header
 	body   []byte

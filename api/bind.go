@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -84,4 +85,78 @@ func queryInt(c echo.Context, name string, def, min, max int) (int, error) {
 		return 0, &ValidationError{Field: name, Problem: fmt.Sprintf("want an integer from %d to %d", min, max)}
 	}
 	return n, nil
+}
+
+// nullable is a body member that may be absent (unchanged), null (cleared) or a value; PATCH
+// bodies use it for members that can be cleared, such as zone_id.
+type nullable[T any] struct {
+	Set   bool // the member was present, as null or a value
+	Value *T   // nil: null (or absent)
+}
+
+// UnmarshalJSON implements json.Unmarshaler; encoding/json calls it for null too.
+func (n *nullable[T]) UnmarshalJSON(b []byte) error {
+	n.Set = true
+	if string(b) == "null" {
+		n.Value = nil
+		return nil
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	n.Value = &v
+	return nil
+}
+
+// apply sets *dst when the member was present.
+func (n nullable[T]) apply(dst **T) {
+	if n.Set {
+		*dst = n.Value
+	}
+}
+
+// set assigns v to *dst when v is not nil (a PATCH member that was present).
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// queryBool reads an optional boolean query parameter (true/false, 1/0); def when absent.
+func queryBool(c echo.Context, name string, def bool) (bool, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, &ValidationError{Field: name, Problem: "want true or false"}
+	}
+	return b, nil
+}
+
+// queryTime reads an optional RFC 3339 time query parameter; the zero time when absent.
+func queryTime(c echo.Context, name string) (time.Time, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, &ValidationError{Field: name, Problem: fmt.Sprintf("%q is not an RFC 3339 time such as 2026-07-06T05:00:00Z", s)}
+	}
+	return t.UTC(), nil
+}
+
+// utc is a time as the API shows it: UTC, microseconds (what the database keeps).
+func utc(t time.Time) time.Time { return t.UTC() }
+
+// utcp is utc for optional times.
+func utcp(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

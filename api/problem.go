@@ -11,7 +11,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/aghali/aghali/fieldnodes"
 	"github.com/aghali/aghali/geo"
+	"github.com/aghali/aghali/irrigation"
 )
 
 // Errors of the api domain (people, credentials), returned by the exported store functions too.
@@ -62,9 +64,12 @@ func (e *rateLimitedError) Error() string {
 // (one line per error: other domains add theirs to the matching case), then echo's own.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrNotFound), errors.Is(err, geo.ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, geo.ErrNotFound),
+		errors.Is(err, irrigation.ErrNotFound), errors.Is(err, fieldnodes.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, ErrConflict), errors.Is(err, geo.ErrConflict):
+	case errors.Is(err, ErrConflict), errors.Is(err, geo.ErrConflict),
+		errors.Is(err, irrigation.ErrConflict), errors.Is(err, fieldnodes.ErrConflict),
+		errors.Is(err, irrigation.ErrBusy):
 		return http.StatusConflict
 	case fieldProblems(err) != nil:
 		return http.StatusUnprocessableEntity
@@ -96,6 +101,12 @@ func fieldProblems(err error) []FieldProblem {
 		return []FieldProblem{{Field: v.Field, Problem: v.Problem}}
 	}
 	if v, ok := errors.AsType[*geo.ValidationError](err); ok {
+		return []FieldProblem{{Field: v.Field, Problem: v.Problem}}
+	}
+	if v, ok := errors.AsType[*irrigation.ValidationError](err); ok {
+		return []FieldProblem{{Field: v.Field, Problem: v.Problem}}
+	}
+	if v, ok := errors.AsType[*fieldnodes.ValidationError](err); ok {
 		return []FieldProblem{{Field: v.Field, Problem: v.Problem}}
 	}
 	return nil
@@ -162,6 +173,10 @@ func problemFor(err error) Problem {
 	status := statusOf(err)
 	slug, title := problemKind(status)
 	p := Problem{Type: problemBase + slug, Title: title, Status: status}
+	if errors.Is(err, irrigation.ErrBusy) {
+		// A conflict of a particular kind: the valve, zone or controller is being watered.
+		p.Title = "Irrigation in progress"
+	}
 	switch {
 	case status == http.StatusNotFound:
 		p.Detail = "not found, or not visible to you"
@@ -225,3 +240,13 @@ func retryAfterSeconds(d time.Duration) int {
 	secs := int((d + time.Second - 1) / time.Second)
 	return max(secs, 1)
 }
+
+// refusal is a domain error retold for the person who asked (the web app shows detail as it
+// is); it still is the domain's error underneath, which chooses the status.
+type refusal struct {
+	detail string
+	cause  error
+}
+
+func (r *refusal) Error() string { return r.detail }
+func (r *refusal) Unwrap() error { return r.cause }

@@ -69,6 +69,73 @@ func (s *Server) routes(e *echo.Echo) {
 	authed(patch, "/fields/:field", s.updateField)
 	authed(del, "/fields/:field", s.deleteField)
 
+	// zones.go
+	authed(get, "/farms/:farm/zones", s.listZones)
+	authed(post, "/farms/:farm/zones", s.createZone)
+	authed(get, "/zones/:zone", s.getZone)
+	authed(patch, "/zones/:zone", s.updateZone)
+	authed(del, "/zones/:zone", s.deleteZone)
+
+	// water_sources.go
+	authed(get, "/farms/:farm/water-sources", s.listWaterSources)
+	authed(post, "/farms/:farm/water-sources", s.createWaterSource)
+	authed(get, "/water-sources/:id", s.getWaterSource)
+	authed(patch, "/water-sources/:id", s.updateWaterSource)
+	authed(del, "/water-sources/:id", s.deleteWaterSource)
+
+	// nodes.go, node_readings.go
+	authed(get, "/farms/:farm/nodes", s.listNodes)
+	authed(post, "/farms/:farm/nodes", s.createNode)
+	authed(get, "/nodes/:node", s.getNode)
+	authed(patch, "/nodes/:node", s.updateNode)
+	authed(del, "/nodes/:node", s.deleteNode)
+	authed(post, "/nodes/:node/secret", s.rotateNodeSecret)
+	authed(get, "/nodes/:node/readings", s.nodeReadings)
+
+	// controllers.go
+	authed(get, "/farms/:farm/controllers", s.listControllers)
+	authed(post, "/farms/:farm/controllers", s.createController)
+	authed(get, "/controllers/:id", s.getController)
+	authed(patch, "/controllers/:id", s.updateController)
+	authed(del, "/controllers/:id", s.deleteController)
+	authed(post, "/controllers/:id/secret", s.rotateControllerSecret)
+
+	// valves.go
+	authed(get, "/farms/:farm/valves", s.listValves)
+	authed(post, "/controllers/:id/valves", s.createValve)
+	authed(get, "/valves/:valve", s.getValve)
+	authed(patch, "/valves/:valve", s.updateValve)
+	authed(del, "/valves/:valve", s.deleteValve)
+	authed(post, "/valves/:valve/open", s.openValve)
+	authed(post, "/valves/:valve/stop", s.stopValve)
+
+	// runs.go
+	authed(get, "/farms/:farm/runs", s.listRuns)
+	authed(get, "/runs/:id", s.getRun)
+
+	// rules.go
+	authed(get, "/zones/:zone/rules", s.listRules)
+	authed(post, "/zones/:zone/rules", s.createRule)
+	authed(get, "/rules/:id", s.getRule)
+	authed(patch, "/rules/:id", s.updateRule)
+	authed(del, "/rules/:id", s.deleteRule)
+
+	// schedules.go
+	authed(get, "/zones/:zone/schedules", s.listSchedules)
+	authed(post, "/zones/:zone/schedules", s.createSchedule)
+	authed(get, "/schedules/:id", s.getSchedule)
+	authed(patch, "/schedules/:id", s.updateSchedule)
+	authed(del, "/schedules/:id", s.deleteSchedule)
+
+	// alerts.go
+	authed(get, "/alerts", s.listAlerts)
+	authed(post, "/alerts/:id/ack", s.ackAlert)
+
+	// devices.go
+	authed(get, "/metrics-catalog", s.metricsCatalog)
+	authed(get, "/pending-devices", s.pendingDevices)
+	authed(get, "/rejected-messages", s.rejectedMessages)
+
 	// audit.go
 	authed(get, "/audit", s.listAudit)
 }
