@@ -508,7 +508,7 @@ function showRefreshState(s) {
     const secs = Math.max(0, Math.ceil((s.retryAt - Date.now()) / 1000));
     const serverError = err instanceof ApiError && !err.offline;
     let text = serverError ? t('status.serverError', { status: err.status, s: secs }) : t('status.offline', { s: secs });
-    if (s.lastSuccess) text += ` ${t('status.lastUpdate', { time: fmt.clock(new Date(s.lastSuccess).toISOString(), state.farm && state.farm.timezone) })}`;
+    if (s.lastSuccess) text += ` · ${t('status.lastUpdate', { time: fmt.clock(new Date(s.lastSuccess).toISOString(), state.farm && state.farm.timezone) })}`;
     el.statusText.textContent = text;
   };
   tick();
