@@ -81,7 +81,7 @@ func TestAgronomistCreatesField(t *testing.T) {
 		ft.Properties["crop"] != "wheat" || ft.Properties["area_ha"] != f.AreaHa || ft.ID != fmt.Sprintf("field/%d", f.ID) {
 		t.Errorf("feature %+v", ft)
 	}
-	agro.do("GET", fmt.Sprintf("/api/v1/farms/%d/map?layers=valve", e.farmA.ID), nil).problem(http.StatusUnprocessableEntity)
+	agro.do("GET", fmt.Sprintf("/api/v1/farms/%d/map?layers=field,weather", e.farmA.ID), nil).problem(http.StatusUnprocessableEntity)
 	var empty map[string]any
 	agro.do("GET", fmt.Sprintf("/api/v1/farms/%d/map", e.farmB.ID), nil).want(http.StatusOK).decode(&empty)
 	if feats, ok := empty["features"].([]any); !ok || len(feats) != 0 {
