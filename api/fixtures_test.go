@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+
+	"github.com/aghali/aghali/irrigation"
 )
 
 // Fixtures of the irrigation and field-node tests, built through the API as a person would.
@@ -45,4 +47,10 @@ func (e *env) newRig(farmID int64, name string, zoneExtra map[string]any) rig {
 		"channel": 1, "zone_id": r.zone.ID, "name": name + " valve",
 	}).want(http.StatusCreated).decode(&r.valve)
 	return r
+}
+
+// irrigationAlert is a warning about subject.
+func irrigationAlert(farmID int64, kind, subject string) irrigation.Alert {
+	return irrigation.Alert{FarmID: farmID, Kind: kind, Subject: subject, Severity: irrigation.SeverityWarning,
+		Message: kind + " on " + subject}
 }
