@@ -73,9 +73,9 @@ func TestFarmMapLayers(t *testing.T) {
 		return n.nodeJSON
 	}
 	d1 := node("dry-1", dry.zone.ID, 900, 0.40, 0.10) // older readings do not count
-	node("dry-2", dry.zone.ID, 900, 0.16)              // mean of latest: 0.13 → dry
-	node("ok-1", ok.ID, 900, 0.15)                     // exactly 0.15 → ok
-	node("wet-1", wet.ID, 900, 0.35)                   // exactly 0.35 → wet
+	node("dry-2", dry.zone.ID, 900, 0.16)             // mean of latest: 0.13 → dry
+	node("ok-1", ok.ID, 900, 0.15)                    // exactly 0.15 → ok
+	node("wet-1", wet.ID, 900, 0.35)                  // exactly 0.35 → wet
 	var silent nodeCreatedJSON
 	agro.do("POST", farm+"/nodes", map[string]any{"uid": "silent", "zone_id": empty.ID}).want(http.StatusCreated).decode(&silent)
 	if _, err := e.db.Exec(ctx, `UPDATE nodes SET created_at = $1 WHERE id = $2`, now.Add(-2*time.Hour), silent.ID); err != nil {
