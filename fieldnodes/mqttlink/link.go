@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -87,6 +88,7 @@ type Link struct {
 	started bool
 	stopped bool
 	wg      sync.WaitGroup // on-connect handlers in flight
+	lost    atomic.Uint64  // connections lost so far
 }
 
 // New checks cfg and returns a Link; Start connects it.
@@ -240,6 +242,11 @@ func (l *Link) Subscribe(filter string, handler func(Message)) error {
 // caller decides whether and when to try again.
 var ErrNotConnected = errors.New("mqttlink: not connected")
 
+// ErrConnectionLost: the connection dropped while Publish waited for the broker's
+// acknowledgement, so whether the broker has the message is unknown (the session may still
+// deliver it). A caller that must be sure sends it again; receivers deduplicate.
+var ErrConnectionLost = errors.New("mqttlink: connection lost before the broker acknowledged")
+
 // Publish sends payload to topic. At QoS 1 or 2 it returns after the broker acknowledged it, or
 // when ctx ends (the message may then still be delivered later: the session resends it after a
 // reconnection). While the Link is not connected it fails at once with ErrNotConnected rather
@@ -251,11 +258,17 @@ func (l *Link) Publish(ctx context.Context, topic string, qos byte, retained boo
 	if c == nil || !c.IsConnectionOpen() {
 		return fmt.Errorf("publish %s: %w", topic, ErrNotConnected)
 	}
+	lost := l.lost.Load()
 	tok := c.Publish(topic, qos, retained, payload)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
 			return fmt.Errorf("publish %s: %w", topic, err)
+		}
+		// paho completes the token without error when it hands the message over to a resumed
+		// session after a reconnection, PUBACK or not.
+		if qos > 0 && l.lost.Load() != lost {
+			return fmt.Errorf("publish %s: %w", topic, ErrConnectionLost)
 		}
 		return nil
 	case <-ctx.Done():
@@ -310,6 +323,7 @@ func (l *Link) options(retry bool) *paho.ClientOptions {
 		SetWriteTimeout(l.cfg.ConnectTimeout)
 	o.SetOnConnectHandler(l.onConnect)
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		l.lost.Add(1)
 		l.setErr(err)
 		l.setReady(false)
 		l.log.Warn("mqtt connection lost; reconnecting", "broker", l.broker, "err", err)
@@ -346,16 +360,20 @@ func (l *Link) onConnect(c paho.Client) {
 	l.setReady(true)
 }
 
-// subscribeRetrying subscribes, trying again for up to SubscribeTimeout when the broker refuses.
-// Some brokers (mochi) share one packet-id space between the messages they are redelivering on a
-// resumed session and the client's SUBSCRIBE, and refuse the SUBSCRIBE while an id collides
-// ("packet identifier in use"); once the redelivered messages are acknowledged it goes through.
+// errIDInUse is a SUBACK refusing a subscription because its packet id is in use.
+var errIDInUse = errors.New("packet identifier in use")
+
+// subscribeRetrying subscribes, trying again for up to SubscribeTimeout while the broker says
+// the packet id is in use. Some brokers (mochi) share one packet-id space between the messages
+// they redeliver on a resumed session and the client's SUBSCRIBE, and refuse the SUBSCRIBE
+// while an id collides (reason 0x91); once the redelivered messages are acknowledged it goes
+// through. Any other refusal is final.
 func (l *Link) subscribeRetrying(c paho.Client, filters []string) error {
 	deadline := time.Now().Add(l.cfg.SubscribeTimeout)
 	pause := 20 * time.Millisecond
 	for {
 		err := l.subscribe(c, filters)
-		if err == nil || time.Now().Add(pause).After(deadline) || !c.IsConnectionOpen() {
+		if err == nil || !errors.Is(err, errIDInUse) || time.Now().Add(pause).After(deadline) || !c.IsConnectionOpen() {
 			return err
 		}
 		l.mu.Lock()
@@ -386,6 +404,9 @@ func (l *Link) subscribe(c paho.Client, filters []string) error {
 		return fmt.Errorf("subscribe %v: %w", filters, err)
 	}
 	for f, code := range tok.(*paho.SubscribeToken).Result() {
+		if code == 0x91 {
+			return fmt.Errorf("subscribe %s: %w", f, errIDInUse)
+		}
 		if code > 2 {
 			return fmt.Errorf("subscribe %s: refused by the broker (code %#x)", f, code)
 		}
