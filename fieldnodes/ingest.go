@@ -230,6 +230,7 @@ func (g *Ingest) onUplink(m mqttlink.Message) {
 	}
 	select {
 	case g.in <- it:
+		g.metrics.received.WithLabelValues("uplink").Inc()
 	case <-g.stopping:
 	}
 }
@@ -242,6 +243,7 @@ func (g *Ingest) onController(m mqttlink.Message) {
 	}
 	select {
 	case g.ctrl <- m:
+		g.metrics.received.WithLabelValues("controller").Inc()
 	case <-g.stopping:
 	}
 }

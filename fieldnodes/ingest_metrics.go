@@ -3,6 +3,7 @@ package fieldnodes
 import "github.com/prometheus/client_golang/prometheus"
 
 type ingestMetrics struct {
+	received          *prometheus.CounterVec
 	messages          *prometheus.CounterVec
 	rejections        *prometheus.CounterVec
 	readingsStored    prometheus.Counter
@@ -13,6 +14,9 @@ type ingestMetrics struct {
 
 func newIngestMetrics() ingestMetrics {
 	return ingestMetrics{
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aghali_ingest_received_total", Help: "MQTT messages taken from the link, by kind (uplink, controller).",
+		}, []string{"kind"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aghali_ingest_messages_total",
 			Help: "MQTT messages handled by outcome: stored, pending (unregistered device), rejected, controller_ack, controller_state, controller_failed, abandoned (left for redelivery).",
@@ -38,7 +42,7 @@ func newIngestMetrics() ingestMetrics {
 }
 
 func (m ingestMetrics) register(r prometheus.Registerer, buffered func() float64) error {
-	for _, c := range []prometheus.Collector{m.messages, m.rejections, m.readingsStored, m.readingsDuplicate,
+	for _, c := range []prometheus.Collector{m.received, m.messages, m.rejections, m.readingsStored, m.readingsDuplicate,
 		m.commitSeconds, m.commitErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "aghali_ingest_buffered_messages", Help: "Uplink messages waiting for a batch.",

@@ -1,0 +1,498 @@
+package fieldnodes_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/aghali/aghali/fieldnodes"
+	"github.com/aghali/aghali/fieldnodes/broker"
+	"github.com/aghali/aghali/fieldnodes/mqttlink"
+)
+
+// rig is a farm's database, an embedded broker authenticating against it, the server's link
+// and an ingest on it, with recording listener and controller handler.
+type rig struct {
+	*farm
+	b         *broker.Broker
+	reg       *prometheus.Registry
+	link      *mqttlink.Link
+	ingest    *fieldnodes.Ingest
+	listener  *recListener
+	ctrl      *recControllers
+	clientSeq int
+}
+
+func newRig(t *testing.T, mod ...func(*fieldnodes.IngestConfig)) *rig {
+	t.Helper()
+	r := &rig{farm: newFarm(t), listener: &recListener{}, ctrl: &recControllers{}}
+	var err error
+	r.b, err = broker.New(broker.Config{Listen: "127.0.0.1:0", Auth: r.store, Logger: testLogger(t)})
+	must(t, err)
+	must(t, r.b.Start(context.Background()))
+	t.Cleanup(r.b.Stop)
+	r.startIngest(t, "aghali-serve-1", nil, mod...)
+	return r
+}
+
+// startIngest starts a server link with client id clientID and an ingest on it (through wrap,
+// when given, which may alter what the ingest sees).
+func (r *rig) startIngest(t *testing.T, clientID string, wrap func(fieldnodes.Subscriber) fieldnodes.Subscriber, mod ...func(*fieldnodes.IngestConfig)) {
+	t.Helper()
+	user, pass := r.b.InternalCredentials()
+	link, err := mqttlink.New(mqttlink.Config{URL: r.b.URL(), ClientID: clientID, Username: user, Password: pass,
+		Shared: "aghali", Logger: testLogger(t), RetryInterval: 50 * time.Millisecond})
+	must(t, err)
+	var sub fieldnodes.Subscriber = link
+	if wrap != nil {
+		sub = wrap(link)
+	}
+	r.reg = prometheus.NewRegistry()
+	cfg := fieldnodes.IngestConfig{Store: r.store, Link: sub, Listener: r.listener, Controllers: r.ctrl,
+		Logger: testLogger(t), Registerer: r.reg, RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	r.ingest, err = fieldnodes.NewIngest(cfg)
+	must(t, err)
+	ctx := context.Background()
+	must(t, r.ingest.Start(ctx))
+	must(t, link.Start(ctx))
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	must(t, link.WaitReady(wait))
+	r.link = link
+	ingest := r.ingest
+	t.Cleanup(func() {
+		ingest.Stop()
+		link.Stop()
+	})
+}
+
+// stopIngest stops the current ingest and its link, gracefully.
+func (r *rig) stopIngest() {
+	r.ingest.Stop()
+	r.link.Stop()
+}
+
+// device gives uid a secret of kind and returns a started link logged in as it.
+func (r *rig) device(t *testing.T, uid, kind string) *mqttlink.Link {
+	t.Helper()
+	secret, err := r.store.NewSecret(context.Background(), uid, kind)
+	must(t, err)
+	l, err := mqttlink.New(mqttlink.Config{URL: r.b.URL(), ClientID: uid, Username: uid, Password: secret, Logger: testLogger(t)})
+	must(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	must(t, l.Start(ctx))
+	t.Cleanup(l.Stop)
+	must(t, l.WaitReady(ctx))
+	return l
+}
+
+func send(t *testing.T, l *mqttlink.Link, topic, payload string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	must(t, l.Publish(ctx, topic, 1, false, []byte(payload)))
+}
+
+// count reads a counter (or gauge) from the ingest's registry; label may be "".
+func (r *rig) count(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := r.reg.Gather()
+	must(t, err)
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := label == ""
+			for _, lp := range m.GetLabel() {
+				match = match || lp.GetName() == label && lp.GetValue() == value
+			}
+			if match {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func (r *rig) readings(t *testing.T) int {
+	t.Helper()
+	var n int
+	must(t, r.db.QueryRow(context.Background(), `SELECT count(*) FROM readings`).Scan(&n))
+	return n
+}
+
+type recListener struct {
+	mu  sync.Mutex
+	ids []int64
+}
+
+func (l *recListener) ReadingsCommitted(_ context.Context, ids []int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ids = append(l.ids, ids...)
+}
+
+func (l *recListener) has(id int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Contains(l.ids, id)
+}
+
+// recControllers records what controllers send; failStates makes that many HandleState calls
+// fail first.
+type recControllers struct {
+	mu         sync.Mutex
+	acks       []fieldnodes.ControllerAck
+	states     []fieldnodes.ControllerState
+	failStates int
+	calls      int
+}
+
+func (c *recControllers) HandleAck(_ context.Context, a fieldnodes.ControllerAck) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.acks = append(c.acks, a)
+	return nil
+}
+
+func (c *recControllers) HandleState(_ context.Context, s fieldnodes.ControllerState) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.failStates > 0 {
+		c.failStates--
+		return errors.New("irrigation store unavailable")
+	}
+	c.states = append(c.states, s)
+	return nil
+}
+
+func (c *recControllers) snapshot() ([]fieldnodes.ControllerAck, []fieldnodes.ControllerState, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]fieldnodes.ControllerAck(nil), c.acks...), append([]fieldnodes.ControllerState(nil), c.states...), c.calls
+}
+
+func TestIngestStoresNativeReading(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRig(t)
+	id := r.node(t, "soil-01", r.zoneA)
+	dev := r.device(t, "soil-01", fieldnodes.KindNode)
+
+	ts := time.Now().UTC().Truncate(time.Second).Add(-time.Minute)
+	start := time.Now()
+	send(t, dev, "aghali/nodes/soil-01/up",
+		fmt.Sprintf(`{"ts":%q,"readings":{"soil_vwc":0.234,"soil_temp_c":18.2},"battery_v":3.61,"rssi":-71}`, ts.Format(time.RFC3339)))
+	var series fieldnodes.Series
+	eventually(t, time.Second, "the reading to be readable", func() bool {
+		var err error
+		series, err = r.store.Readings(ctx, id, "soil_vwc", ts.Add(-time.Hour), ts.Add(time.Hour), 100)
+		must(t, err)
+		return len(series.Points) == 1
+	})
+	t.Logf("published → readable in %v", time.Since(start))
+	if p := series.Points[0]; p.Mean != 0.234 || p.N != 1 {
+		t.Errorf("point %+v", p)
+	}
+	node, err := r.store.Node(ctx, id)
+	must(t, err)
+	if node.BatteryV == nil || *node.BatteryV != 3.61 || node.RSSIDBm == nil || *node.RSSIDBm != -71 ||
+		node.Latest["battery_v"].Value != 3.61 || node.Latest["rssi_dbm"].Value != -71 || node.Latest["soil_temp_c"].Value != 18.2 {
+		t.Errorf("node after ingest: battery %v rssi %v latest %+v", node.BatteryV, node.RSSIDBm, node.Latest)
+	}
+	eventually(t, time.Second, "the listener to hear of the node", func() bool { return r.listener.has(id) })
+	if n := r.count(t, "aghali_ingest_readings_stored_total", "", ""); n != 4 {
+		t.Errorf("readings stored = %v, want 4", n)
+	}
+
+	// SenML, with the node id in the base name; a pack naming another device is refused.
+	send(t, dev, "aghali/nodes/soil-01/up", fmt.Sprintf(`[{"bn":"urn:dev:aghali:soil-01:","bt":%d,"n":"soil_vwc","v":0.25}]`, ts.Add(time.Minute).Unix()))
+	send(t, dev, "aghali/nodes/soil-01/up", `[{"bn":"soil-02:","n":"soil_vwc","v":0.99}]`)
+	eventually(t, 2*time.Second, "the SenML reading and the rejection", func() bool {
+		rej, err := r.store.Rejected(ctx, 10)
+		must(t, err)
+		return r.readings(t) == 5 && len(rej) == 1 && rej[0].Reason == fieldnodes.RejectForeignDevice
+	})
+}
+
+func TestIngestUnknownMalformedAndFuture(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRig(t)
+	r.node(t, "soil-01", 0)
+	dev := r.device(t, "soil-01", fieldnodes.KindNode)
+	stranger := r.device(t, "stranger", fieldnodes.KindNode) // has a secret, but no node
+
+	send(t, stranger, "aghali/nodes/stranger/up", `{"readings":{"soil_vwc":0.3}}`)
+	send(t, dev, "aghali/nodes/soil-01/up", `{"readings":{"soil_vwc":0.2`)
+	future := time.Now().Add(49 * time.Hour).UTC().Format(time.RFC3339)
+	send(t, dev, "aghali/nodes/soil-01/up", fmt.Sprintf(`{"ts":%q,"readings":{"soil_vwc":0.2}}`, future))
+	send(t, dev, "aghali/nodes/soil-01/up", `{"readings":{"Soil VWC":0.2}}`)
+
+	eventually(t, 2*time.Second, "four outcomes", func() bool {
+		return r.count(t, "aghali_ingest_messages_total", "outcome", "pending") == 1 &&
+			r.count(t, "aghali_ingest_messages_total", "outcome", "rejected") == 3
+	})
+	pend, err := r.store.PendingDevices(ctx)
+	must(t, err)
+	if len(pend) != 1 || pend[0].UID != "stranger" || pend[0].Source != fieldnodes.SourceMQTT ||
+		len(pend[0].Messages) != 1 || string(pend[0].Messages[0].Payload) != `{"readings":{"soil_vwc":0.3}}` {
+		t.Errorf("pending = %+v", pend)
+	}
+	rej, err := r.store.Rejected(ctx, 10)
+	must(t, err)
+	reasons := map[string]fieldnodes.RejectedMessage{}
+	for _, m := range rej {
+		reasons[m.Reason] = m
+	}
+	if m := reasons[fieldnodes.RejectMalformed]; string(m.Payload) != `{"readings":{"soil_vwc":0.2` || m.Topic != "aghali/nodes/soil-01/up" || !strings.Contains(m.Detail, "not JSON") {
+		t.Errorf("malformed: %+v", m)
+	}
+	if m := reasons[fieldnodes.RejectFuture]; !strings.Contains(m.Detail, "soil_vwc") {
+		t.Errorf("future: %+v", m)
+	}
+	if _, ok := reasons[fieldnodes.RejectMetricName]; !ok {
+		t.Errorf("bad metric name not rejected: %+v", rej)
+	}
+	if n := r.readings(t); n != 0 {
+		t.Errorf("%d readings stored", n)
+	}
+}
+
+func TestIngestDeduplicates(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.node(t, "soil-01", 0)
+	dev := r.device(t, "soil-01", fieldnodes.KindNode)
+	msg := `{"ts":"2026-07-06T05:00:00Z","readings":{"soil_vwc":0.234,"soil_temp_c":18.2}}`
+	send(t, dev, "aghali/nodes/soil-01/up", msg)
+	send(t, dev, "aghali/nodes/soil-01/up", msg)
+	eventually(t, 2*time.Second, "both messages committed", func() bool {
+		return r.count(t, "aghali_ingest_messages_total", "outcome", "stored") == 2
+	})
+	if n := r.readings(t); n != 2 {
+		t.Errorf("%d readings stored, want 2", n)
+	}
+	if d := r.count(t, "aghali_ingest_readings_duplicate_total", "", ""); d != 2 {
+		t.Errorf("duplicates = %v, want 2", d)
+	}
+}
+
+// dropAcks hands the ingest messages whose Ack does nothing, as if every acknowledgement were
+// lost on the way to the broker.
+type dropAcks struct{ fieldnodes.Subscriber }
+
+func (d dropAcks) Subscribe(filter string, h func(mqttlink.Message)) error {
+	return d.Subscriber.Subscribe(filter, func(m mqttlink.Message) {
+		h(mqttlink.NewMessage(m.Topic, m.Payload, m.Received, nil))
+	})
+}
+
+func TestIngestQoS1RedeliveryStoredOnce(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	// The same session (client id) throughout: with a shared subscription, a message routed to
+	// another member's session waits for that member.
+	r.stopIngest()
+	r.startIngest(t, "aghali-serve-1", func(s fieldnodes.Subscriber) fieldnodes.Subscriber { return dropAcks{s} })
+	r.node(t, "soil-01", 0)
+	dev := r.device(t, "soil-01", fieldnodes.KindNode)
+	send(t, dev, "aghali/nodes/soil-01/up", `{"ts":"2026-07-06T05:00:00Z","readings":{"soil_vwc":0.234,"soil_temp_c":18.2}}`)
+	eventually(t, 2*time.Second, "the first delivery committed", func() bool { return r.readings(t) == 2 })
+	r.stopIngest() // its acknowledgement never reached the broker
+
+	// The same session again: the broker redelivers the unacknowledged message.
+	r.startIngest(t, "aghali-serve-1", nil)
+	eventually(t, 2*time.Second, "the redelivery committed", func() bool {
+		return r.count(t, "aghali_ingest_readings_duplicate_total", "", "") == 2
+	})
+	if n := r.readings(t); n != 2 {
+		t.Errorf("%d readings after redelivery, want 2", n)
+	}
+	r.stopIngest()
+
+	// Acknowledged this time: a third session gets nothing.
+	r.startIngest(t, "aghali-serve-1", nil)
+	time.Sleep(200 * time.Millisecond)
+	if n := r.count(t, "aghali_ingest_received_total", "kind", "uplink"); n != 0 {
+		t.Errorf("%v messages redelivered after the acknowledgement", n)
+	}
+}
+
+func TestIngestControllerMessages(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.ctrl.failStates = 1
+	c1 := r.device(t, "valves-1", fieldnodes.KindController)
+	send(t, c1, "aghali/controllers/valves-1/ack", `{"id":"6f1c","status":"rejected","reason":"valve 9 unknown"}`)
+	send(t, c1, "aghali/controllers/valves-1/state", `{"ts":"2026-07-06T05:00:00Z","valves":{"1":"closed","3":"open"},"flow_lpm":12.5,"volume_l":10342.0}`)
+	send(t, c1, "aghali/controllers/valves-1/ack", `{"status":"ok"}`)
+	eventually(t, 2*time.Second, "ack handled, state attempted, bad ack rejected", func() bool {
+		acks, _, calls := r.ctrl.snapshot()
+		return len(acks) == 1 && calls == 1 && r.count(t, "aghali_ingest_rejections_total", "reason", fieldnodes.RejectInvalid) == 1
+	})
+	acks, states, _ := r.ctrl.snapshot()
+	if a := acks[0]; a.ControllerUID != "valves-1" || a.CommandID != "6f1c" || a.Status != "rejected" || a.Reason != "valve 9 unknown" || a.ReceivedAt.IsZero() {
+		t.Errorf("ack %+v", a)
+	}
+	if len(states) != 0 {
+		t.Errorf("a failed state was recorded: %+v", states)
+	}
+
+	// The state whose handler failed was not acknowledged: the next session gets it again.
+	r.stopIngest()
+	r.startIngest(t, "aghali-serve-1", nil)
+	eventually(t, 2*time.Second, "the state redelivered and handled", func() bool {
+		_, states, _ = r.ctrl.snapshot()
+		return len(states) == 1
+	})
+	st := states[0]
+	if st.ControllerUID != "valves-1" || !st.TS.Equal(time.Date(2026, 7, 6, 5, 0, 0, 0, time.UTC)) || st.Valves[1] != "closed" ||
+		st.Valves[3] != "open" || len(st.Valves) != 2 || *st.FlowLPM != 12.5 || *st.VolumeL != 10342 {
+		t.Errorf("state %+v", st)
+	}
+}
+
+func TestSendCommandReachesController(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	secret, err := r.store.NewSecret(context.Background(), "valves-1", fieldnodes.KindController)
+	must(t, err)
+	ctrl, err := mqttlink.New(mqttlink.Config{URL: r.b.URL(), ClientID: "valves-1", Username: "valves-1", Password: secret})
+	must(t, err)
+	got := make(chan mqttlink.Message, 4)
+	must(t, ctrl.Subscribe("aghali/controllers/valves-1/cmd", func(m mqttlink.Message) { got <- m; m.Ack() }))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	must(t, ctrl.Start(ctx))
+	defer ctrl.Stop()
+	must(t, ctrl.WaitReady(ctx))
+
+	now := time.Date(2026, 7, 6, 5, 0, 0, 0, time.UTC)
+	cmdr, err := fieldnodes.NewCommander(fieldnodes.CommanderConfig{Link: r.link, Now: func() time.Time { return now }})
+	must(t, err)
+	baku := time.FixedZone("Asia/Baku", 4*3600)
+	cmd := fieldnodes.Command{ID: "2b7e1516-28ae-4d2a-a6d2-abf7158809cf", Action: fieldnodes.ActionOpen, Valve: 3, DurationS: 1200,
+		ExpiresAt: now.Add(time.Minute).In(baku)}
+	must(t, cmdr.SendCommand(ctx, "valves-1", cmd))
+	select {
+	case m := <-got:
+		want := `{"id":"2b7e1516-28ae-4d2a-a6d2-abf7158809cf","action":"open","valve":3,"duration_s":1200,"expires_at":"2026-07-06T05:01:00Z"}`
+		if string(m.Payload) != want || m.QoS != 1 {
+			t.Errorf("controller got %s (QoS %d), want %s", m.Payload, m.QoS, want)
+		}
+	case <-ctx.Done():
+		t.Fatal("the command did not arrive")
+	}
+
+	if err := cmdr.SendCommand(ctx, "valves-1", fieldnodes.Command{ID: "x", Action: fieldnodes.ActionCloseAll, ExpiresAt: now.Add(-time.Second)}); !errors.Is(err, fieldnodes.ErrCommandExpired) {
+		t.Errorf("expired command: %v", err)
+	}
+	var ve *fieldnodes.ValidationError
+	for _, bad := range []fieldnodes.Command{
+		{ID: "x", Action: fieldnodes.ActionOpen, Valve: 3, ExpiresAt: now.Add(time.Minute)},
+		{ID: "x", Action: "flood", ExpiresAt: now.Add(time.Minute)},
+		{Action: fieldnodes.ActionCloseAll, ExpiresAt: now.Add(time.Minute)},
+		{ID: "x", Action: fieldnodes.ActionClose, ExpiresAt: now.Add(time.Minute)},
+	} {
+		if err := cmdr.SendCommand(ctx, "valves-1", bad); !errors.As(err, &ve) {
+			t.Errorf("SendCommand(%+v) = %v, want a ValidationError", bad, err)
+		}
+	}
+	if err := cmdr.SendCommand(ctx, "valves/1", cmd); !errors.As(err, &ve) {
+		t.Errorf("bad uid: %v", err)
+	}
+	select {
+	case m := <-got:
+		t.Errorf("a refused command was sent: %s", m.Payload)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func TestIngestGracefulStopCommitsBuffered(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, func(c *fieldnodes.IngestConfig) {
+		c.BatchSize = 1_000_000
+		c.FlushInterval = time.Hour // nothing is committed until Stop
+	})
+	r.node(t, "soil-01", 0)
+	dev := r.device(t, "soil-01", fieldnodes.KindNode)
+	for i := range 10 {
+		send(t, dev, "aghali/nodes/soil-01/up", fmt.Sprintf(`{"ts":"2026-07-06T05:%02d:00Z","readings":{"soil_vwc":0.2,"soil_temp_c":18}}`, i))
+	}
+	eventually(t, 2*time.Second, "ten messages taken", func() bool { return r.count(t, "aghali_ingest_received_total", "kind", "uplink") == 10 })
+	if n := r.readings(t); n != 0 {
+		t.Fatalf("%d readings committed before Stop", n)
+	}
+	r.stopIngest()
+	if n := r.readings(t); n != 20 {
+		t.Errorf("%d readings after a graceful Stop, want 20", n)
+	}
+	if n := r.count(t, "aghali_ingest_messages_total", "outcome", "stored"); n != 10 {
+		t.Errorf("%v messages stored (and acknowledged), want 10", n)
+	}
+	// Acknowledged: a new session gets nothing back.
+	r.startIngest(t, "aghali-serve-1", nil)
+	time.Sleep(200 * time.Millisecond)
+	if n := r.count(t, "aghali_ingest_received_total", "kind", "uplink"); n != 0 {
+		t.Errorf("%v messages redelivered after a graceful Stop", n)
+	}
+}
+
+func TestIngestRetriesWhileDatabaseFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRig(t)
+	r.node(t, "soil-01", 0)
+	dev := r.device(t, "soil-01", fieldnodes.KindNode)
+	// Break the readings table, for real.
+	_, err := r.db.Exec(ctx, `ALTER TABLE readings RENAME TO readings_away`)
+	must(t, err)
+	send(t, dev, "aghali/nodes/soil-01/up", `{"ts":"2026-07-06T05:00:00Z","readings":{"soil_vwc":0.2}}`)
+	eventually(t, 3*time.Second, "failed commit attempts", func() bool {
+		return r.count(t, "aghali_ingest_commit_errors_total", "", "") >= 2
+	})
+	if n := r.count(t, "aghali_ingest_messages_total", "outcome", "stored"); n != 0 {
+		t.Errorf("%v messages counted stored while the table is gone", n)
+	}
+	_, err = r.db.Exec(ctx, `ALTER TABLE readings_away RENAME TO readings`)
+	must(t, err)
+	eventually(t, 3*time.Second, "the retried commit", func() bool { return r.readings(t) == 1 })
+	if n := r.count(t, "aghali_ingest_messages_total", "outcome", "stored"); n != 1 {
+		t.Errorf("%v messages stored, want 1", n)
+	}
+}
+
+// TestIngestLeavesNoGoroutines runs a full lifecycle (not in parallel, so that the check sees
+// only this test's goroutines).
+func TestIngestLeavesNoGoroutines(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs last: after every other cleanup
+	r := newRig(t)
+	r.node(t, "soil-01", 0)
+	dev := r.device(t, "soil-01", fieldnodes.KindNode)
+	c1 := r.device(t, "valves-1", fieldnodes.KindController)
+	send(t, dev, "aghali/nodes/soil-01/up", `{"readings":{"soil_vwc":0.2}}`)
+	send(t, c1, "aghali/controllers/valves-1/state", `{"valves":{"1":"closed"}}`)
+	eventually(t, 2*time.Second, "both handled", func() bool {
+		_, states, _ := r.ctrl.snapshot()
+		return r.readings(t) == 1 && len(states) == 1
+	})
+	r.stopIngest()
+	r.store.Stop()
+}
