@@ -4,6 +4,12 @@
 // messages into committed readings, node registry and health, and delivery of the valve commands
 // handed to it by package irrigation.
 //
+// In this package: Store owns the device tables (nodes, device_secrets, metrics, readings and its
+// monthly partitions, node_latest, pending_devices, pending_messages, rejected_messages) with
+// hand-written SQL, pgx kept inside the store_*.go files; Ingest is the pipeline (decode → batch
+// → commit → acknowledge → tell the ReadingsListener); Commander publishes valve commands.
+// docs/mqtt.md is the MQTT contract they implement.
+//
 // Invariants:
 //   - A message is acknowledged to the broker only after what it carried is committed (readings,
 //     a pending-device record, or a rejection record): nothing accepted is lost.
@@ -11,4 +17,6 @@
 //   - No input crashes the process: a message that cannot be used is recorded in
 //     rejected_messages with its topic, raw bytes and reason.
 //   - A device may publish only under its own topics (enforced by the broker's auth hook).
+//   - Only an argon2id hash of a device secret is stored; a failed login is never cached.
+//   - A command past its expires_at is never sent.
 package fieldnodes

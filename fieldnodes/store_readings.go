@@ -1,11 +1,12 @@
 package fieldnodes
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -132,10 +133,19 @@ func (s *Store) InsertReadings(ctx context.Context, rs []Reading) (int, error) {
 		return 0, invalid("metric", "too many unknown metric names; %q refused", refused[0])
 	}
 
-	// Sorting by node keeps lock order stable between concurrent batches (fewer deadlocks).
+	// Sorted by primary key: consecutive inserts land on the same index pages, and concurrent
+	// batches lock node rows in the same order (fewer deadlocks).
 	sorted := make([]Reading, len(rs))
 	copy(sorted, rs)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].NodeID < sorted[j].NodeID })
+	slices.SortFunc(sorted, func(a, b Reading) int {
+		if c := cmp.Compare(a.NodeID, b.NodeID); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(ids[a.Metric], ids[b.Metric]); c != 0 {
+			return c
+		}
+		return a.TS.Compare(b.TS)
+	})
 
 	conn, err := s.db.Acquire(ctx)
 	if err != nil {
