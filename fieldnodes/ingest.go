@@ -46,7 +46,8 @@ type IngestConfig struct {
 	Logger *slog.Logger
 	// Registerer gets the ingest's Prometheus metrics; nil: not registered.
 	Registerer prometheus.Registerer
-	// Now is the clock for the future-reading check; default time.Now.
+	// Now is the clock used when a message carries no receive time, and for the node cache;
+	// default time.Now.
 	Now func() time.Time
 	// MaxFuture: a reading further ahead of its receive time is rejected; default 24 hours.
 	MaxFuture time.Duration
@@ -215,6 +216,9 @@ func (g *Ingest) Stop() {
 // onUplink is the link's handler for node uplinks: it decodes, then hands the message to the
 // batcher, waiting while the buffer is full (back-pressure on the link).
 func (g *Ingest) onUplink(m mqttlink.Message) {
+	if m.Received.IsZero() {
+		m.Received = g.cfg.Now()
+	}
 	it := &item{msg: m}
 	kind, uid := parseTopic(g.cfg.Prefix, m.Topic)
 	if kind != topicUplink {
@@ -236,6 +240,9 @@ func (g *Ingest) onUplink(m mqttlink.Message) {
 }
 
 func (g *Ingest) onController(m mqttlink.Message) {
+	if m.Received.IsZero() {
+		m.Received = g.cfg.Now()
+	}
 	g.gate.RLock()
 	defer g.gate.RUnlock()
 	if g.stopped {
@@ -473,7 +480,7 @@ func (g *Ingest) abandon(batch []*item, err error) {
 // are absent (and not cached, so a node registered a moment later is recognised at once).
 func (g *Ingest) nodeIDs(ctx context.Context, uids []string) (map[string]int64, error) {
 	out := make(map[string]int64, len(uids))
-	now := time.Now()
+	now := g.cfg.Now()
 	var missing []string
 	g.nodesMu.Lock()
 	for _, uid := range uids {

@@ -484,6 +484,7 @@ func TestIngestLeavesNoGoroutines(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs last: after every other cleanup
 	r := newRig(t)
+	must(t, r.store.Start(context.Background()))
 	r.node(t, "soil-01", 0)
 	dev := r.device(t, "soil-01", fieldnodes.KindNode)
 	c1 := r.device(t, "valves-1", fieldnodes.KindController)
