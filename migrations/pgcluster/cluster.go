@@ -97,6 +97,10 @@ func New(cfg Config) (*Cluster, error) {
 		gid, _ := strconv.Atoi(u.Gid)
 		c.uid, c.gid = uid, gid
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		// Parents we create must let the server's user through; existing ones are left alone.
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			return nil, fmt.Errorf("pgcluster: %w", err)
+		}
 		if !reachable(abs, uid, gid) {
 			sum := sha256.Sum256([]byte(abs))
 			moved := filepath.Join("/var/lib/aghali/clusters", filepath.Base(abs)+"-"+hex.EncodeToString(sum[:4]))
