@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,86 +18,43 @@ import (
 )
 
 // The farm map: one GeoJSON FeatureCollection with a layer per kind of thing on the farm.
+//
+// It is the app's main screen and must stay fast for a 1,000-field farm (p99 ≤ 50 ms, see
+// BenchmarkFarmMap): a request reads each kind of thing once, with the lists loaded
+// concurrently (one query each, two for valves with their live runs; never one per feature),
+// and the answer is written by farm_map_json.go rather than through geo.Feature's reflective
+// encoding.
 
-// mapLayer is one layer of the farm map. Features must set properties.layer to name.
+// mapLayer is one layer of the farm map. needs names what its features read, so that it can
+// be loaded before the layers are drawn.
 type mapLayer struct {
 	name     string
-	features func(d *mapData) ([]geo.Feature, error)
+	needs    []mapList
+	features func(d *mapData) ([]mapFeature, error)
+}
+
+// mapFeature is one feature: its id ("zone/12"), its geometry (nil: null) and its properties,
+// a struct per layer whose first member is the layer's name.
+type mapFeature struct {
+	id    string
+	geom  geom.T
+	props mapProps
 }
 
 // mapLayers lists the layers in drawing order (bottom first).
 func (s *Server) mapLayers() []mapLayer {
 	return []mapLayer{
-		{"field", s.fieldFeatures},
-		{"zone", s.zoneFeatures},
-		{"node", s.nodeFeatures},
-		{"valve", s.valveFeatures},
-		{"water_source", s.waterSourceFeatures},
+		{"field", []mapList{listFields}, s.fieldFeatures},
+		{"zone", []mapList{listZones, listNodes, listValves}, s.zoneFeatures},
+		{"node", []mapList{listNodes}, s.nodeFeatures},
+		{"valve", []mapList{listValves, listControllers}, s.valveFeatures},
+		{"water_source", []mapList{listWaterSources}, s.waterSourceFeatures},
 	}
-}
-
-// mapData is what one map request reads, each list loaded at most once and shared between the
-// layers that need it: a request costs one query per kind of thing (two for valves, with their
-// live runs), never one per feature.
-type mapData struct {
-	ctx          context.Context
-	farm         geo.Farm
-	now          time.Time
-	s            *Server
-	fields       lazy[[]geo.Field]
-	zones        lazy[[]irrigation.Zone]
-	nodes        lazy[[]fieldnodes.Node]
-	valves       lazy[[]irrigation.Valve]
-	controllers  lazy[[]irrigation.Controller]
-	waterSources lazy[[]irrigation.WaterSource]
-}
-
-// lazy is a value loaded on first use (within one request, so without locking).
-type lazy[T any] struct {
-	done bool
-	v    T
-	err  error
-}
-
-func (l *lazy[T]) get(load func() (T, error)) (T, error) {
-	if !l.done {
-		l.v, l.err = load()
-		l.done = true
-	}
-	return l.v, l.err
-}
-
-func (d *mapData) Fields() ([]geo.Field, error) {
-	return d.fields.get(func() ([]geo.Field, error) { return d.s.geo.Fields(d.ctx, d.farm.ID) })
-}
-
-func (d *mapData) Zones() ([]irrigation.Zone, error) {
-	return d.zones.get(func() ([]irrigation.Zone, error) { return d.s.irr.Zones(d.ctx, d.farm.ID) })
-}
-
-func (d *mapData) Nodes() ([]fieldnodes.Node, error) {
-	return d.nodes.get(func() ([]fieldnodes.Node, error) { return d.s.nodes.Nodes(d.ctx, d.farm.ID) })
-}
-
-func (d *mapData) Valves() ([]irrigation.Valve, error) {
-	return d.valves.get(func() ([]irrigation.Valve, error) { return d.s.irr.Valves(d.ctx, d.farm.ID) })
-}
-
-func (d *mapData) Controllers() ([]irrigation.Controller, error) {
-	return d.controllers.get(func() ([]irrigation.Controller, error) { return d.s.irr.Controllers(d.ctx, d.farm.ID) })
-}
-
-func (d *mapData) WaterSources() ([]irrigation.WaterSource, error) {
-	return d.waterSources.get(func() ([]irrigation.WaterSource, error) { return d.s.irr.WaterSources(d.ctx, d.farm.ID) })
 }
 
 // farmMap: GET /farms/{farm}/map?layers=field,zone — every layer by default.
 func (s *Server) farmMap(c echo.Context) error {
-	farmID, err := pathID(c, "farm")
-	if err != nil {
-		return err
-	}
-	farm, err := s.requireFarm(c, farmID, RoleViewer)
+	farm, err := s.farmOfPath(c, RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -115,31 +73,115 @@ func (s *Server) farmMap(c echo.Context) error {
 		layers = slices.DeleteFunc(layers, func(l mapLayer) bool { return !slices.Contains(want, l.name) })
 	}
 	d := &mapData{ctx: c.Request().Context(), farm: farm, now: s.now(), s: s}
-	fc := geo.FeatureCollection{Features: []geo.Feature{}}
+	var needs []mapList
+	for _, l := range layers {
+		needs = append(needs, l.needs...)
+	}
+	d.load(needs)
+	var features []mapFeature
 	for _, l := range layers {
 		fs, err := l.features(d)
 		if err != nil {
 			return fmt.Errorf("map layer %s: %w", l.name, err)
 		}
-		fc.Features = append(fc.Features, fs...)
+		features = append(features, fs...)
 	}
-	return c.JSON(http.StatusOK, fc)
+	body, err := appendFeatureCollection(make([]byte, 0, 512*len(features)+64), features)
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+}
+
+// mapList names one list a map request reads.
+type mapList int
+
+const (
+	listFields mapList = iota
+	listZones
+	listNodes
+	listValves
+	listControllers
+	listWaterSources
+	mapLists // how many there are
+)
+
+// mapData is what one map request reads, each list loaded at most once and shared between the
+// layers that need it.
+type mapData struct {
+	ctx  context.Context
+	farm geo.Farm
+	now  time.Time
+	s    *Server
+
+	once         [mapLists]sync.Once
+	errs         [mapLists]error
+	fields       []geo.Field
+	zones        []irrigation.Zone
+	nodes        []fieldnodes.Node
+	valves       []irrigation.Valve
+	controllers  []irrigation.Controller
+	waterSources []irrigation.WaterSource
+}
+
+// get loads list l unless it has been; safe for concurrent use.
+func (d *mapData) get(l mapList) error {
+	d.once[l].Do(func() {
+		ctx, farm := d.ctx, d.farm.ID
+		var err error
+		switch l {
+		case listFields:
+			d.fields, err = d.s.geo.Fields(ctx, farm)
+		case listZones:
+			d.zones, err = d.s.irr.Zones(ctx, farm)
+		case listNodes:
+			d.nodes, err = d.s.mapNodes(ctx, farm)
+		case listValves:
+			d.valves, err = d.s.irr.Valves(ctx, farm)
+		case listControllers:
+			d.controllers, err = d.s.irr.Controllers(ctx, farm)
+		case listWaterSources:
+			d.waterSources, err = d.s.irr.WaterSources(ctx, farm)
+		}
+		d.errs[l] = err
+	})
+	return d.errs[l]
+}
+
+// load reads the lists concurrently, each on its own pooled connection, so that a request
+// waits for the slowest query rather than for their sum. Errors surface when a layer asks.
+func (d *mapData) load(lists []mapList) {
+	var wg sync.WaitGroup
+	seen := [mapLists]bool{}
+	for _, l := range lists {
+		if seen[l] {
+			continue
+		}
+		seen[l] = true
+		wg.Go(func() { _ = d.get(l) })
+	}
+	wg.Wait()
+}
+
+type fieldProps struct {
+	Layer  string  `json:"layer"`
+	ID     int64   `json:"id"`
+	Name   string  `json:"name"`
+	Crop   string  `json:"crop"`
+	AreaHa float64 `json:"area_ha"`
 }
 
 // fieldFeatures is the field layer: id, name, crop, area_ha.
-func (s *Server) fieldFeatures(d *mapData) ([]geo.Feature, error) {
-	fields, err := d.Fields()
-	if err != nil {
+func (s *Server) fieldFeatures(d *mapData) ([]mapFeature, error) {
+	if err := d.get(listFields); err != nil {
 		return nil, err
 	}
-	out := make([]geo.Feature, 0, len(fields))
-	for _, f := range fields {
-		out = append(out, geo.Feature{
-			ID:       fmt.Sprintf("field/%d", f.ID),
-			Geometry: f.Geom,
-			Properties: map[string]any{
-				"layer": "field", "id": f.ID, "name": f.Name, "crop": f.Crop, "area_ha": roundHa(f.AreaHa),
-			},
+	out := make([]mapFeature, 0, len(d.fields))
+	for _, f := range d.fields {
+		out = append(out, mapFeature{
+			id:    fmt.Sprintf("field/%d", f.ID),
+			geom:  f.Geom,
+			props: fieldProps{Layer: "field", ID: f.ID, Name: f.Name, Crop: f.Crop, AreaHa: roundHa(f.AreaHa)},
 		})
 	}
 	return out, nil
@@ -164,28 +206,32 @@ func moistureClass(vwc *float64) string {
 	return "wet"
 }
 
+type zoneProps struct {
+	Layer      string   `json:"layer"`
+	ID         int64    `json:"id"`
+	Name       string   `json:"name"`
+	FieldID    *int64   `json:"field_id"`
+	Crop       string   `json:"crop"`
+	SoilVWC    *float64 `json:"soil_vwc"`
+	Moisture   string   `json:"moisture"`
+	Irrigating bool     `json:"irrigating"`
+}
+
 // zoneFeatures is the zone layer: id, name, field_id, crop, soil_vwc (the mean of the latest
 // soil_vwc of the zone's nodes; null when none has one), moisture (its class) and irrigating (a
 // live run waters the zone).
-func (s *Server) zoneFeatures(d *mapData) ([]geo.Feature, error) {
-	zones, err := d.Zones()
-	if err != nil {
-		return nil, err
-	}
-	nodes, err := d.Nodes()
-	if err != nil {
-		return nil, err
-	}
-	valves, err := d.Valves()
-	if err != nil {
-		return nil, err
+func (s *Server) zoneFeatures(d *mapData) ([]mapFeature, error) {
+	for _, l := range []mapList{listZones, listNodes, listValves} {
+		if err := d.get(l); err != nil {
+			return nil, err
+		}
 	}
 	type sum struct {
 		total float64
 		n     int
 	}
 	vwc := map[int64]*sum{}
-	for _, n := range nodes {
+	for _, n := range d.nodes {
 		v, ok := n.Latest["soil_vwc"]
 		if n.ZoneID == nil || !ok {
 			continue
@@ -199,109 +245,119 @@ func (s *Server) zoneFeatures(d *mapData) ([]geo.Feature, error) {
 		z.n++
 	}
 	irrigating := map[int64]bool{}
-	for _, v := range valves {
+	for _, v := range d.valves {
 		if v.Run != nil {
 			irrigating[v.Run.ZoneID] = true
 		}
 	}
-	out := make([]geo.Feature, 0, len(zones))
-	for _, z := range zones {
+	out := make([]mapFeature, 0, len(d.zones))
+	for _, z := range d.zones {
 		var mean *float64
 		if sm := vwc[z.ID]; sm != nil {
 			m := sm.total / float64(sm.n)
 			mean = &m
 		}
-		out = append(out, geo.Feature{
-			ID:       fmt.Sprintf("zone/%d", z.ID),
-			Geometry: z.Geom,
-			Properties: map[string]any{
-				"layer": "zone", "id": z.ID, "name": z.Name, "field_id": z.FieldID, "crop": z.Crop,
-				"soil_vwc": mean, "moisture": moistureClass(mean), "irrigating": irrigating[z.ID],
-			},
+		out = append(out, mapFeature{
+			id:   fmt.Sprintf("zone/%d", z.ID),
+			geom: z.Geom,
+			props: zoneProps{Layer: "zone", ID: z.ID, Name: z.Name, FieldID: z.FieldID, Crop: z.Crop, SoilVWC: mean,
+				Moisture: moistureClass(mean), Irrigating: irrigating[z.ID]},
 		})
 	}
 	return out, nil
 }
 
+type nodeProps struct {
+	Layer      string                `json:"layer"`
+	ID         int64                 `json:"id"`
+	UID        string                `json:"uid"`
+	Name       string                `json:"name"`
+	ZoneID     *int64                `json:"zone_id"`
+	LastSeenAt *time.Time            `json:"last_seen_at"`
+	BatteryV   *float64              `json:"battery_v"`
+	Stale      bool                  `json:"stale"`
+	Latest     map[string]latestJSON `json:"latest"`
+}
+
 // nodeFeatures is the node layer: id, uid, name, zone_id, last_seen_at, battery_v, stale and
 // latest ({metric: {value, ts}}). A node without a location has a null geometry.
-func (s *Server) nodeFeatures(d *mapData) ([]geo.Feature, error) {
-	nodes, err := d.Nodes()
-	if err != nil {
+func (s *Server) nodeFeatures(d *mapData) ([]mapFeature, error) {
+	if err := d.get(listNodes); err != nil {
 		return nil, err
 	}
-	out := make([]geo.Feature, 0, len(nodes))
-	for _, n := range nodes {
-		out = append(out, geo.Feature{
-			ID:       fmt.Sprintf("node/%d", n.ID),
-			Geometry: n.Location, // geo.Marshal writes null for a nil *geom.Point
-			Properties: map[string]any{
-				"layer": "node", "id": n.ID, "uid": n.UID, "name": n.Name, "zone_id": n.ZoneID,
-				"last_seen_at": utcp(n.LastSeenAt), "battery_v": n.BatteryV, "stale": nodeStale(n, d.now),
-				"latest": latestOf(n.Latest),
-			},
+	out := make([]mapFeature, 0, len(d.nodes))
+	for _, n := range d.nodes {
+		out = append(out, mapFeature{
+			id:   fmt.Sprintf("node/%d", n.ID),
+			geom: n.Location,
+			props: nodeProps{Layer: "node", ID: n.ID, UID: n.UID, Name: n.Name, ZoneID: n.ZoneID, LastSeenAt: utcp(n.LastSeenAt),
+				BatteryV: n.BatteryV, Stale: nodeStale(n, d.now), Latest: latestOf(n.Latest)},
 		})
 	}
 	return out, nil
+}
+
+type valveProps struct {
+	Layer        string     `json:"layer"`
+	ID           int64      `json:"id"`
+	Name         string     `json:"name"`
+	ControllerID int64      `json:"controller_id"`
+	Channel      int        `json:"channel"`
+	ZoneID       *int64     `json:"zone_id"`
+	State        string     `json:"state"`
+	RunID        *int64     `json:"run_id"`
+	EndsAt       *time.Time `json:"ends_at"`
 }
 
 // valveFeatures is the valve layer: id, name, controller_id, channel, zone_id, state (as last
 // reported), run_id and ends_at (of the live run; null when idle or not yet confirmed open).
 // It is drawn at the valve's location, else at its controller's.
-func (s *Server) valveFeatures(d *mapData) ([]geo.Feature, error) {
-	valves, err := d.Valves()
-	if err != nil {
-		return nil, err
+func (s *Server) valveFeatures(d *mapData) ([]mapFeature, error) {
+	for _, l := range []mapList{listValves, listControllers} {
+		if err := d.get(l); err != nil {
+			return nil, err
+		}
 	}
-	var ctlLoc map[int64]*geom.Point
-	out := make([]geo.Feature, 0, len(valves))
-	for _, v := range valves {
+	ctlLoc := make(map[int64]*geom.Point, len(d.controllers))
+	for _, c := range d.controllers {
+		ctlLoc[c.ID] = c.Location
+	}
+	out := make([]mapFeature, 0, len(d.valves))
+	for _, v := range d.valves {
 		g := v.Location
 		if g == nil {
-			if ctlLoc == nil {
-				ctls, err := d.Controllers()
-				if err != nil {
-					return nil, err
-				}
-				ctlLoc = make(map[int64]*geom.Point, len(ctls))
-				for _, c := range ctls {
-					ctlLoc[c.ID] = c.Location
-				}
-			}
 			g = ctlLoc[v.ControllerID]
 		}
-		var runID *int64
-		var endsAt *time.Time
+		p := valveProps{Layer: "valve", ID: v.ID, Name: v.Name, ControllerID: v.ControllerID, Channel: v.Channel,
+			ZoneID: v.ZoneID, State: v.State}
 		if v.Run != nil {
-			runID = &v.Run.ID
-			endsAt = utcp(v.Run.EndsAt)
+			p.RunID = &v.Run.ID
+			p.EndsAt = utcp(v.Run.EndsAt)
 		}
-		out = append(out, geo.Feature{
-			ID:       fmt.Sprintf("valve/%d", v.ID),
-			Geometry: g,
-			Properties: map[string]any{
-				"layer": "valve", "id": v.ID, "name": v.Name, "controller_id": v.ControllerID, "channel": v.Channel,
-				"zone_id": v.ZoneID, "state": v.State, "run_id": runID, "ends_at": endsAt,
-			},
-		})
+		out = append(out, mapFeature{id: fmt.Sprintf("valve/%d", v.ID), geom: g, props: p})
 	}
 	return out, nil
 }
 
+type waterSourceProps struct {
+	Layer       string   `json:"layer"`
+	ID          int64    `json:"id"`
+	Name        string   `json:"name"`
+	Kind        string   `json:"kind"`
+	CapacityM3H *float64 `json:"capacity_m3h"`
+}
+
 // waterSourceFeatures is the water_source layer: id, name, kind, capacity_m3h.
-func (s *Server) waterSourceFeatures(d *mapData) ([]geo.Feature, error) {
-	list, err := d.WaterSources()
-	if err != nil {
+func (s *Server) waterSourceFeatures(d *mapData) ([]mapFeature, error) {
+	if err := d.get(listWaterSources); err != nil {
 		return nil, err
 	}
-	out := make([]geo.Feature, 0, len(list))
-	for _, w := range list {
-		out = append(out, geo.Feature{
-			ID:       fmt.Sprintf("water_source/%d", w.ID),
-			Geometry: w.Location,
-			Properties: map[string]any{
-				"layer": "water_source", "id": w.ID, "name": w.Name, "kind": w.Kind, "capacity_m3h": w.CapacityM3H,
-			},
+	out := make([]mapFeature, 0, len(d.waterSources))
+	for _, w := range d.waterSources {
+		out = append(out, mapFeature{
+			id:    fmt.Sprintf("water_source/%d", w.ID),
+			geom:  w.Location,
+			props: waterSourceProps{Layer: "water_source", ID: w.ID, Name: w.Name, Kind: w.Kind, CapacityM3H: w.CapacityM3H},
 		})
 	}
 	return out, nil

@@ -11,22 +11,22 @@ import (
 	"github.com/aghali/aghali/fieldnodes"
 )
 
-// mapFeature is a feature of GET /farms/{farm}/map as a client sees it.
-type mapFeature struct {
+// clientFeature is a feature of GET /farms/{farm}/map as a client sees it.
+type clientFeature struct {
 	Type       string          `json:"type"`
 	ID         string          `json:"id"`
 	Geometry   json.RawMessage `json:"geometry"`
 	Properties map[string]any  `json:"properties"`
 }
 
-func (e *env) farmMapOf(c *client, farmID int64, query string) map[string]mapFeature {
+func (e *env) farmMapOf(c *client, farmID int64, query string) map[string]clientFeature {
 	e.t.Helper()
 	var fc struct {
-		Type     string       `json:"type"`
-		Features []mapFeature `json:"features"`
+		Type     string          `json:"type"`
+		Features []clientFeature `json:"features"`
 	}
 	c.do("GET", fmt.Sprintf("/api/v1/farms/%d/map%s", farmID, query), nil).want(http.StatusOK).decode(&fc)
-	out := map[string]mapFeature{}
+	out := map[string]clientFeature{}
 	for _, f := range fc.Features {
 		if f.Type != "Feature" || f.Properties["layer"] == nil {
 			e.t.Fatalf("feature %+v", f)
@@ -151,7 +151,7 @@ func TestFarmMapLayers(t *testing.T) {
 	if len(only) != 4+1 {
 		t.Errorf("layers=valve,zone: %d features", len(only))
 	}
-	var fc struct{ Features []mapFeature }
+	var fc struct{ Features []clientFeature }
 	agro.do("GET", farm+"/map", nil).want(http.StatusOK).decode(&fc)
 	order := map[string]int{"field": 0, "zone": 1, "node": 2, "valve": 3, "water_source": 4}
 	for i := 1; i < len(fc.Features); i++ {

@@ -16,6 +16,9 @@ import (
 func (s *Server) routes(e *echo.Echo) {
 	e.Use(s.observe) // outermost: request id, log line, panics, error rendering
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{
+		// Level 4: on the 2 MB map of a 1,000-field farm it takes 8 ms where the default (6)
+		// takes 22, for 5 % more bytes (176 KB instead of 167 KB).
+		Level:     4,
 		MinLength: 1024, // below this gzip costs more than it saves, even on a weak link
 		Skipper:   func(c echo.Context) bool { return c.Path() == "/metrics" },
 	}))
