@@ -157,6 +157,8 @@ func New(cfg Config) (*Link, error) {
 // Start connects. It waits for the first attempt: when the broker refuses it (bad credentials,
 // client id rejected) Start fails; when the broker cannot be reached, Start returns nil and the
 // Link keeps trying in the background. Once connected it reconnects for ever, until Stop.
+// Subscriptions are made just after the connection: WaitReady waits for them. A resumed
+// session's queued messages may reach the handlers before Start returns.
 func (l *Link) Start(ctx context.Context) error {
 	l.mu.Lock()
 	if l.started {
@@ -204,6 +206,11 @@ func (l *Link) Stop() {
 	l.mu.Unlock()
 	if c != nil {
 		c.Disconnect(250)
+		// Disconnect may return before paho's own goroutines are done; wait for them (briefly),
+		// so that a stopped Link leaves nothing running.
+		for deadline := time.Now().Add(2 * time.Second); c.IsConnected() && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	l.wg.Wait()
 	l.setReady(false)
@@ -238,8 +245,8 @@ func (l *Link) Subscribe(filter string, handler func(Message)) error {
 	return l.subscribeRetrying(c, []string{full})
 }
 
-// ErrNotConnected: Publish was called while the Link is not connected. Nothing was sent; the
-// caller decides whether and when to try again.
+// ErrNotConnected: Publish gave up waiting for the Link to be connected (its context ended).
+// Nothing was sent; the caller decides whether and when to try again.
 var ErrNotConnected = errors.New("mqttlink: not connected")
 
 // ErrConnectionLost: the connection dropped while Publish waited for the broker's
@@ -249,14 +256,28 @@ var ErrConnectionLost = errors.New("mqttlink: connection lost before the broker 
 
 // Publish sends payload to topic. At QoS 1 or 2 it returns after the broker acknowledged it, or
 // when ctx ends (the message may then still be delivered later: the session resends it after a
-// reconnection). While the Link is not connected it fails at once with ErrNotConnected rather
-// than queueing in memory: a late valve command is worse than a retried one.
+// reconnection). While the Link is (re)connecting it waits for the connection, up to ctx, and
+// then fails with ErrNotConnected; it never queues a message in memory for later, since a late
+// valve command is worse than a retried one.
 func (l *Link) Publish(ctx context.Context, topic string, qos byte, retained bool, payload []byte) error {
 	l.mu.Lock()
 	c := l.client
 	l.mu.Unlock()
-	if c == nil || !c.IsConnectionOpen() {
-		return fmt.Errorf("publish %s: %w", topic, ErrNotConnected)
+	if c == nil {
+		return fmt.Errorf("publish %s: %w (not started)", topic, ErrNotConnected)
+	}
+	for !c.IsConnectionOpen() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("publish %s: %w: %w", topic, ErrNotConnected, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+		l.mu.Lock()
+		c = l.client
+		l.mu.Unlock()
+		if c == nil {
+			return fmt.Errorf("publish %s: %w (stopped)", topic, ErrNotConnected)
+		}
 	}
 	lost := l.lost.Load()
 	tok := c.Publish(topic, qos, retained, payload)

@@ -237,10 +237,15 @@ func TestReconnectsAndResubscribes(t *testing.T) {
 	p.cut()
 	eventually(t, "link reconnected through the proxy", func() bool { return p.accepted() >= 2 && sub.Connected() })
 	publish(t, pub, "r/2", "after")
-	got := in.wait(t, 2)
-	if got[len(got)-1].Topic != "r/2" {
-		t.Errorf("after reconnecting got %+v", got)
-	}
+	// r/1 may come again (its acknowledgement may have been cut off): at least once.
+	eventually(t, "r/2 after reconnecting", func() bool {
+		for _, m := range in.wait(t, 1) {
+			if m.Topic == "r/2" {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func TestSharedSubscriptionSplitsMessages(t *testing.T) {
@@ -303,6 +308,7 @@ func TestStartWhileBrokerDownThenConnects(t *testing.T) {
 
 	b, err := broker.New(broker.Config{Listen: addr, Auth: noDevices{}})
 	must(t, err)
+	defer b.Stop() // after the link's Stop: a link whose broker vanished sits in paho's back-off sleep
 	user, pass := b.InternalCredentials()
 	l, err := mqttlink.New(mqttlink.Config{URL: "tcp://" + addr, ClientID: "early", Username: user, Password: pass,
 		RetryInterval: 50 * time.Millisecond})
@@ -315,12 +321,14 @@ func TestStartWhileBrokerDownThenConnects(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not ready") || !strings.Contains(err.Error(), "last error") {
 		t.Errorf("WaitReady with no broker = %v", err)
 	}
-	if err := l.Publish(context.Background(), "e/early", 1, false, []byte("x")); !errors.Is(err, mqttlink.ErrNotConnected) {
-		t.Errorf("Publish before ever connecting = %v, want ErrNotConnected", err)
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err = l.Publish(ctx, "e/early", 1, false, []byte("x"))
+	cancel()
+	if !errors.Is(err, mqttlink.ErrNotConnected) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Publish before ever connecting = %v, want ErrNotConnected after the deadline", err)
 	}
 
 	must(t, b.Start(context.Background()))
-	defer b.Stop()
 	in := &inbox{ack: true}
 	sub := newLink(t, b, "sub")
 	must(t, sub.Subscribe("e/#", in.handle))
