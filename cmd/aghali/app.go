@@ -42,6 +42,7 @@ type app struct {
 	http       *http.Server
 	httpAddr   net.Addr
 	httpDone   chan error
+	beforeStop []func() // run first by stop, e.g. the demo's simulated devices
 }
 
 // startApp starts the server against databaseURL. On error, whatever started is stopped again.
@@ -160,6 +161,9 @@ func (a *app) ready(ctx context.Context) error {
 // (rules, schedules, run monitor); let the dispatcher finish what it is sending; then close the
 // MQTT link, the broker and the database.
 func (a *app) stop(ctx context.Context) {
+	for _, f := range a.beforeStop {
+		f()
+	}
 	if a.http != nil {
 		if err := a.http.Shutdown(ctx); err != nil {
 			a.log.Warn("HTTP shutdown", "err", err)

@@ -75,7 +75,7 @@ func cmdDemo(ctx context.Context, args []string, env Env) error {
 			a.stop(context.Background())
 			return fmt.Errorf("demo: simulated devices: %w", err)
 		}
-		defer sim.Stop()
+		a.beforeStop = append(a.beforeStop, sim.Stop)
 	}
 	printDemoBanner(env, a, st)
 	return a.waitForShutdown(ctx)

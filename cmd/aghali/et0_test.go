@@ -14,7 +14,7 @@ import (
 func runET0(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err = run(context.Background(), append([]string{"et0"}, args...), func(string) string { return "" }, &out, &errOut)
+	err = run(context.Background(), append([]string{"et0"}, args...), Env{Getenv: func(string) string { return "" }, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut})
 	return out.String(), errOut.String(), err
 }
 

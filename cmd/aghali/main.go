@@ -16,7 +16,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], Env{Getenv: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -36,6 +36,7 @@ type command struct {
 // Env is what a subcommand may touch of the outside world.
 type Env struct {
 	Getenv func(string) string
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 }
@@ -52,10 +53,9 @@ func commands() []command {
 	}
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	env := Env{Getenv: getenv, Stdout: stdout, Stderr: stderr}
+func run(ctx context.Context, args []string, env Env) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stdout)
+		usage(env.Stdout)
 		return nil
 	}
 	for _, c := range commands() {
@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return c.run(ctx, args[1:], env)
 		}
 	}
-	usage(stderr)
+	usage(env.Stderr)
 	return fmt.Errorf("unknown command %q", args[0])
 }
 

@@ -60,6 +60,7 @@ type controller struct {
 	answered map[string]ack // commands seen, and what was answered (bounded)
 	order    []string
 	executed []string
+	received [][]byte // raw command payloads, in arrival order (bounded)
 	volume   float64
 	lastFlow time.Time
 	ctx      context.Context
@@ -141,6 +142,9 @@ func (c *controller) handle(ctx context.Context, payload []byte) {
 		return
 	}
 	c.mu.Lock()
+	if len(c.received) < 4096 {
+		c.received = append(c.received, append([]byte(nil), payload...))
+	}
 	if prev, seen := c.answered[cmd.ID]; seen {
 		// A repeated id is never carried out again, but answered again: the first ack may be lost.
 		c.mu.Unlock()
@@ -327,6 +331,12 @@ func (c *controller) isOpen(channel int) bool {
 	defer c.mu.Unlock()
 	v, ok := c.valves[channel]
 	return ok && v.open
+}
+
+func (c *controller) receivedPayloads() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]byte(nil), c.received...)
 }
 
 func (c *controller) executedIDs() []string {

@@ -193,6 +193,16 @@ func (s *Sim) Executed(controllerUID string) []string {
 	return c.executedIDs()
 }
 
+// Received lists the raw command payloads a controller has received, in order (for tests that
+// check what crossed the wire).
+func (s *Sim) Received(controllerUID string) [][]byte {
+	c, ok := s.ctrls[controllerUID]
+	if !ok {
+		return nil
+	}
+	return c.receivedPayloads()
+}
+
 func (s *Sim) link(uid, secret string) (*mqttlink.Link, error) {
 	return mqttlink.New(mqttlink.Config{
 		URL:      s.cfg.BrokerURL,
