@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -109,6 +110,7 @@ type Server struct {
 	dummyHash string
 	openAPI   []byte
 	origins   map[string]bool
+	mapBufs   sync.Pool // *[]byte: farm map responses, see farmMap
 }
 
 // New validates cfg, fills its defaults and builds the Server.

@@ -73,25 +73,90 @@ func (s *Server) farmMap(c echo.Context) error {
 		layers = slices.DeleteFunc(layers, func(l mapLayer) bool { return !slices.Contains(want, l.name) })
 	}
 	d := &mapData{ctx: c.Request().Context(), farm: farm, now: s.now(), s: s}
-	var needs []mapList
-	for _, l := range layers {
-		needs = append(needs, l.needs...)
+	// Every list is loaded, and every layer drawn, concurrently: a layer is written into its own
+	// buffer as soon as its lists are in, so that the others are ready by the time the slowest
+	// query (the fields', with their areas on the ellipsoid) returns. Nothing is sent before
+	// every layer is done, so that an error still gets a problem document.
+	type drawn struct {
+		buf *[]byte
+		err error
 	}
-	d.load(needs)
-	var features []mapFeature
+	out := make([]drawn, len(layers))
+	var wg sync.WaitGroup
+	var started [mapLists]bool
 	for _, l := range layers {
-		fs, err := l.features(d)
-		if err != nil {
-			return fmt.Errorf("map layer %s: %w", l.name, err)
+		for _, need := range l.needs {
+			if !started[need] {
+				started[need] = true
+				wg.Go(func() { _ = d.get(need) })
+			}
 		}
-		features = append(features, fs...)
 	}
-	body, err := appendFeatureCollection(make([]byte, 0, 512*len(features)+64), features)
-	if err != nil {
-		return err
+	for i, l := range layers {
+		wg.Go(func() {
+			fs, err := l.features(d)
+			if err != nil {
+				out[i].err = fmt.Errorf("map layer %s: %w", l.name, err)
+				return
+			}
+			buf := s.mapBuffer()
+			*buf, out[i].err = appendFeatures((*buf)[:0], fs)
+			out[i].buf = buf
+		})
 	}
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+	wg.Wait()
+	defer func() {
+		for _, o := range out {
+			s.releaseMapBuffer(o.buf)
+		}
+	}()
+	for _, o := range out {
+		if o.err != nil {
+			return o.err
+		}
+	}
+	res := c.Response()
+	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	res.WriteHeader(http.StatusOK)
+	parts := [][]byte{[]byte(featureCollectionStart)}
+	first := true
+	for _, o := range out {
+		if len(*o.buf) == 0 {
+			continue
+		}
+		if !first {
+			parts = append(parts, []byte{','})
+		}
+		first = false
+		parts = append(parts, *o.buf)
+	}
+	parts = append(parts, []byte(featureCollectionEnd))
+	for _, p := range parts {
+		if _, err := res.Write(p); err != nil {
+			return err // the client went away; nothing more can be said to it
+		}
+	}
+	return nil
 }
+
+// mapBuffer returns a buffer for one layer of a map, reused across requests: a 1,000-field
+// farm's map is about 2 MB, which allocating and zeroing afresh for every request would cost a
+// good share of the time spent writing it.
+func (s *Server) mapBuffer() *[]byte {
+	if b, ok := s.mapBufs.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+func (s *Server) releaseMapBuffer(b *[]byte) {
+	if b != nil && cap(*b) <= maxPooledMapBuffer {
+		s.mapBufs.Put(b)
+	}
+}
+
+// maxPooledMapBuffer bounds the buffers kept for reuse.
+const maxPooledMapBuffer = 8 << 20
 
 // mapList names one list a map request reads.
 type mapList int
@@ -114,6 +179,7 @@ type mapData struct {
 	now  time.Time
 	s    *Server
 
+	// Each list is written once (under its sync.Once) and read only after that Once.
 	once         [mapLists]sync.Once
 	errs         [mapLists]error
 	fields       []geo.Field
@@ -146,21 +212,6 @@ func (d *mapData) get(l mapList) error {
 		d.errs[l] = err
 	})
 	return d.errs[l]
-}
-
-// load reads the lists concurrently, each on its own pooled connection, so that a request
-// waits for the slowest query rather than for their sum. Errors surface when a layer asks.
-func (d *mapData) load(lists []mapList) {
-	var wg sync.WaitGroup
-	seen := [mapLists]bool{}
-	for _, l := range lists {
-		if seen[l] {
-			continue
-		}
-		seen[l] = true
-		wg.Go(func() { _ = d.get(l) })
-	}
-	wg.Wait()
 }
 
 type fieldProps struct {

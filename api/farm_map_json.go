@@ -22,9 +22,23 @@ import (
 // coordinateDecimals is geo.Marshal's precision: 7 decimals, about 1 cm.
 const coordinateDecimals = 7
 
+const (
+	featureCollectionStart = `{"type":"FeatureCollection","features":[`
+	featureCollectionEnd   = `]}`
+)
+
 // appendFeatureCollection appends {"type":"FeatureCollection","features":[...]} to b.
 func appendFeatureCollection(b []byte, features []mapFeature) ([]byte, error) {
-	b = append(b, `{"type":"FeatureCollection","features":[`...)
+	b = append(b, featureCollectionStart...)
+	b, err := appendFeatures(b, features)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, featureCollectionEnd...), nil
+}
+
+// appendFeatures appends the features, separated by commas.
+func appendFeatures(b []byte, features []mapFeature) ([]byte, error) {
 	for i, f := range features {
 		if i > 0 {
 			b = append(b, ',')
@@ -40,7 +54,7 @@ func appendFeatureCollection(b []byte, features []mapFeature) ([]byte, error) {
 		b = f.props.appendJSON(b)
 		b = append(b, '}')
 	}
-	return append(b, "]}"...), nil
+	return b, nil
 }
 
 // appendGeometry appends g as a GeoJSON geometry (null for nil), as geo.Marshal writes it.
