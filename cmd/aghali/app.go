@@ -45,7 +45,8 @@ type app struct {
 	beforeStop []func() // run first by stop, e.g. the demo's simulated devices
 }
 
-// startApp starts the server against databaseURL. On error, whatever started is stopped again.
+// startApp starts everything but the HTTP listener (see listen) against databaseURL. On error,
+// whatever started is stopped again.
 func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL string) (a *app, err error) {
 	a = &app{cfg: cfg, log: log}
 	defer func() {
@@ -134,15 +135,20 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 		return nil, err
 	}
 	a.http = srv.HTTPServer(cfg.HTTPAddr)
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	return a, nil
+}
+
+// listen starts serving HTTP; /readyz answers yes from here on.
+func (a *app) listen() error {
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
-		return nil, fmt.Errorf("HTTP: %w", err)
+		return fmt.Errorf("HTTP: %w", err)
 	}
 	a.httpAddr = ln.Addr()
 	a.httpDone = make(chan error, 1)
 	go func() { a.httpDone <- a.http.Serve(ln) }()
-	log.Info("aghali serving", "http", a.httpAddr.String(), "mqtt", a.mqttURL)
-	return a, nil
+	a.log.Info("aghali serving", "http", a.httpAddr.String(), "mqtt", a.mqttURL)
+	return nil
 }
 
 // ready is /readyz: the database answers and the MQTT link is connected.
@@ -164,7 +170,7 @@ func (a *app) stop(ctx context.Context) {
 	for _, f := range a.beforeStop {
 		f()
 	}
-	if a.http != nil {
+	if a.httpDone != nil {
 		if err := a.http.Shutdown(ctx); err != nil {
 			a.log.Warn("HTTP shutdown", "err", err)
 		}

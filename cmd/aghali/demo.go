@@ -77,11 +77,15 @@ func cmdDemo(ctx context.Context, args []string, env Env) error {
 		}
 		a.beforeStop = append(a.beforeStop, sim.Stop)
 	}
-	printDemoBanner(env, a, st)
+	if err := a.listen(); err != nil {
+		a.stop(context.Background())
+		return err
+	}
+	printDemoBanner(env, a, st, statePath)
 	return a.waitForShutdown(ctx)
 }
 
-func printDemoBanner(env Env, a *app, st demoState) {
+func printDemoBanner(env Env, a *app, st demoState, statePath string) {
 	url := "http://" + hostPort(a.httpAddr)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nAghali demo is running: %s\n\n", url)
@@ -89,8 +93,8 @@ func printDemoBanner(env Env, a *app, st demoState) {
 		fmt.Fprintf(&b, "  %-12s %-26s password %s   (%s)\n", l.Role, l.Email, l.Password, l.Farms)
 	}
 	fmt.Fprintf(&b, "\nMQTT broker: %s (devices log in with their uid and secret; see docs/mqtt.md)\n", a.mqttURL)
-	fmt.Fprintf(&b, "Simulated devices: %d nodes, %d controllers. Press Ctrl-C to stop; the data is kept for the next run.\n\n",
-		len(st.Fleet.Nodes), len(st.Fleet.Controllers))
+	fmt.Fprintf(&b, "Simulated devices: %d nodes, %d controllers (their secrets: %s).\n", len(st.Fleet.Nodes), len(st.Fleet.Controllers), statePath)
+	fmt.Fprint(&b, "Press Ctrl-C to stop; the data is kept for the next run.\n\n")
 	fmt.Fprint(env.Stdout, b.String())
 }
 

@@ -21,5 +21,9 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	if err := a.listen(); err != nil {
+		a.stop(context.Background())
+		return err
+	}
 	return a.waitForShutdown(ctx)
 }

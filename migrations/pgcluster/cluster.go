@@ -107,6 +107,14 @@ func New(cfg Config) (*Cluster, error) {
 			log.Info("cluster directory is not reachable by the server's user; using another",
 				"asked", abs, "user", cfg.RunAs, "dir", moved)
 			c.dir = moved
+			for _, d := range []string{"/var/lib/aghali", "/var/lib/aghali/clusters"} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					return nil, fmt.Errorf("pgcluster: %w", err)
+				}
+				if err := os.Chmod(d, 0o755); err != nil { // let the server's user through
+					return nil, fmt.Errorf("pgcluster: %w", err)
+				}
+			}
 		}
 	}
 	return c, nil
