@@ -216,4 +216,5 @@ func TestAlertsListAndAck(t *testing.T) {
 	if len(rows) != 2 || rows[0].Entity != "alert" || rows[0].EntityID != fmt.Sprint(a2) || rows[0].Actor != "farmer@aghali.test" {
 		t.Errorf("ack audit %+v", rows)
 	}
+	e.noForgottenAudit()
 }

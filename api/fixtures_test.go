@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/aghali/aghali/irrigation"
 )
@@ -47,6 +48,14 @@ func (e *env) newRig(farmID int64, name string, zoneExtra map[string]any) rig {
 		"channel": 1, "zone_id": r.zone.ID, "name": name + " valve",
 	}).want(http.StatusCreated).decode(&r.valve)
 	return r
+}
+
+// noForgottenAudit fails the test if a handler left a change for the middleware to audit.
+func (e *env) noForgottenAudit() {
+	e.t.Helper()
+	if strings.Contains(e.logs.String(), "handler did not audit") {
+		e.t.Errorf("a handler did not audit its change:\n%s", e.logs.String())
+	}
 }
 
 // irrigationAlert is a warning about subject.

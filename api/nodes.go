@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -184,6 +185,9 @@ func (s *Server) createNode(c echo.Context) error {
 		if err != nil {
 			// A node nobody can log in as, and whose secret nobody saw, is of no use: undo.
 			s.undoNode(ctx, n.ID)
+			if errors.Is(err, fieldnodes.ErrConflict) {
+				return &refusal{detail: fmt.Sprintf("uid %q is taken by a controller", n.UID), cause: err}
+			}
 			return fmt.Errorf("issue the secret of node %q: %w", n.UID, err)
 		}
 		out.Secret = &secret

@@ -95,12 +95,25 @@ func TestNodeSecretIsShownOnce(t *testing.T) {
 		t.Errorf("after PATCH %+v", patched)
 	}
 
+	// A uid is one device's: a controller's uid cannot become a node's, and nothing is left
+	// half made.
+	agro.do("POST", fmt.Sprintf("/api/v1/farms/%d/controllers", e.farmA.ID), map[string]any{"uid": "shared-1"}).want(http.StatusCreated)
+	if p := agro.do("POST", nodes, map[string]any{"uid": "shared-1"}).problem(http.StatusConflict); p.Detail != `uid "shared-1" is taken by a controller` {
+		t.Errorf("node with a controller's uid: %+v", p)
+	}
+	var all []nodeJSON
+	agro.do("GET", nodes, nil).want(http.StatusOK).decode(&all)
+	if len(all) != 2 {
+		t.Errorf("nodes after the refused one: %+v", all)
+	}
+
 	// Deleting the node deletes its login.
 	agro.do("DELETE", one, nil).want(http.StatusNoContent)
 	if _, err := e.nodes.Authenticate(ctx, "soil-17", rotated.Secret); !errors.Is(err, fieldnodes.ErrBadCredentials) {
 		t.Errorf("secret of a deleted node: %v", err)
 	}
 	agro.do("GET", one, nil).problem(http.StatusNotFound)
+	e.noForgottenAudit()
 }
 
 func TestNodeReadingsAreDownsampled(t *testing.T) {

@@ -103,6 +103,7 @@ func TestFarmerOpensAndStopsAValve(t *testing.T) {
 	if len(stops) != 1 || !strings.Contains(string(stops[0].Detail), fmt.Sprintf(`"run_id": %d`, run.ID)) {
 		t.Errorf("stop audit %+v", stops)
 	}
+	e.noForgottenAudit()
 }
 
 func TestValveControlIsForFarmersOfTheFarm(t *testing.T) {
@@ -220,4 +221,5 @@ func TestControllersAndValves(t *testing.T) {
 	if _, err := e.nodes.Authenticate(ctx, rg.controller.UID, rotated.Secret); !errors.Is(err, fieldnodes.ErrBadCredentials) {
 		t.Errorf("secret of a deleted controller: %v", err)
 	}
+	e.noForgottenAudit()
 }

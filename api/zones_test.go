@@ -110,6 +110,7 @@ func TestZoneLifecycle(t *testing.T) {
 	// The water source goes; nothing else does.
 	agro.do("DELETE", fmt.Sprintf("/api/v1/water-sources/%d", ws.ID), nil).want(http.StatusNoContent)
 	agro.do("GET", fmt.Sprintf("/api/v1/water-sources/%d", ws.ID), nil).problem(http.StatusNotFound)
+	e.noForgottenAudit()
 }
 
 func TestBowTieZoneIs422(t *testing.T) {
@@ -211,4 +212,5 @@ func TestRulesAndSchedules(t *testing.T) {
 	if len(left) != 0 {
 		t.Errorf("rules after delete %+v", left)
 	}
+	e.noForgottenAudit()
 }
