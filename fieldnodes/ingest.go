@@ -76,8 +76,9 @@ type Ingest struct {
 	ctrl    chan mqttlink.Message // controller messages waiting for the handler
 	batches chan []*item          // batches waiting for a committer
 
-	gate     sync.RWMutex  // handlers hold it shared while handing over a message; Stop exclusively
-	stopped  bool          // under gate
+	gate     sync.RWMutex // handlers hold it shared while handing over a message; Stop exclusively
+	stopped  bool         // under gate
+	stopOnce sync.Once
 	stopping chan struct{} // closed by Stop: handlers stop waiting for room
 	drain    chan struct{} // closed by Stop once no handler hands over any more
 
@@ -196,21 +197,23 @@ func (g *Ingest) Start(ctx context.Context) error {
 
 // Stop stops taking messages, commits and acknowledges what is buffered (trying for up to
 // DrainTimeout), and returns when everything has stopped. Messages that arrive meanwhile are
-// left unacknowledged for the broker to redeliver.
+// left unacknowledged for the broker to redeliver. Start and Stop are not to be called
+// concurrently.
 func (g *Ingest) Stop() {
-	g.gate.Lock()
-	if g.stopped || g.ctx == nil {
-		g.gate.Unlock()
+	if g.ctx == nil {
 		return
 	}
-	close(g.stopping)
-	g.stopped = true
-	g.gate.Unlock()
-	close(g.drain)
-	timer := time.AfterFunc(g.cfg.DrainTimeout, g.cancel)
-	g.wg.Wait()
-	timer.Stop()
-	g.cancel()
+	g.stopOnce.Do(func() {
+		close(g.stopping) // handlers waiting for room in the buffer give up (without acking)
+		g.gate.Lock()     // wait for handlers still handing over a message
+		g.stopped = true
+		g.gate.Unlock()
+		close(g.drain)
+		timer := time.AfterFunc(g.cfg.DrainTimeout, g.cancel)
+		g.wg.Wait()
+		timer.Stop()
+		g.cancel()
+	})
 }
 
 // onUplink is the link's handler for node uplinks: it decodes, then hands the message to the

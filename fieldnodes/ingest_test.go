@@ -497,3 +497,42 @@ func TestIngestLeavesNoGoroutines(t *testing.T) {
 	r.stopIngest()
 	r.store.Stop()
 }
+
+// With the database down and every buffer full, Stop still returns (after DrainTimeout), acks
+// nothing it could not commit, and the next session gets all of it.
+func TestIngestStopWhileDatabaseDownLosesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tight := func(c *fieldnodes.IngestConfig) {
+		c.BatchSize, c.MaxBuffered, c.Committers = 1, 1, 1
+		c.FlushInterval = 5 * time.Millisecond
+		c.DrainTimeout = 300 * time.Millisecond
+	}
+	r := newRig(t, tight)
+	r.node(t, "soil-01", 0)
+	dev := r.device(t, "soil-01", fieldnodes.KindNode)
+	_, err := r.db.Exec(ctx, `ALTER TABLE readings RENAME TO readings_away`)
+	must(t, err)
+	for i := range 5 {
+		send(t, dev, "aghali/nodes/soil-01/up", fmt.Sprintf(`{"ts":"2026-07-06T05:%02d:00Z","readings":{"soil_vwc":0.2}}`, i))
+	}
+	// One batch committing, one waiting for the committer, one in the buffer, one in the handler.
+	eventually(t, 2*time.Second, "the pipeline full", func() bool {
+		return r.count(t, "aghali_ingest_received_total", "kind", "uplink") >= 3
+	})
+	time.Sleep(50 * time.Millisecond)
+	stopped := make(chan struct{})
+	go func() { r.stopIngest(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop hung with the database down and the buffer full")
+	}
+	if n := r.count(t, "aghali_ingest_messages_total", "outcome", "stored"); n != 0 {
+		t.Errorf("%v messages counted stored", n)
+	}
+	_, err = r.db.Exec(ctx, `ALTER TABLE readings_away RENAME TO readings`)
+	must(t, err)
+	r.startIngest(t, "aghali-serve-1", nil, tight)
+	eventually(t, 3*time.Second, "all five redelivered and stored", func() bool { return r.readings(t) == 5 })
+}
