@@ -165,13 +165,14 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 }
 
 // Start subscribes to {prefix}/nodes/+/up (and, with a ControllerHandler, to
-// {prefix}/controllers/+/ack and .../state) and runs until Stop. Cancelling ctx abandons work
-// in progress at once (unacknowledged, so redelivered later); Stop is the graceful way.
+// {prefix}/controllers/+/ack and .../state) and runs until Stop. Its lifetime is Stop's to end,
+// not ctx's: a process that cancels its root context on SIGTERM and then calls Stop still gets
+// the graceful drain.
 func (g *Ingest) Start(ctx context.Context) error {
 	if g.ctx != nil {
 		return errors.New("fieldnodes: Ingest already started")
 	}
-	g.ctx, g.cancel = context.WithCancel(ctx)
+	g.ctx, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	g.wg.Add(1 + g.cfg.Committers)
 	go g.batcher()
 	for range g.cfg.Committers {

@@ -22,13 +22,13 @@ import (
 // and an ingest on it, with recording listener and controller handler.
 type rig struct {
 	*farm
-	b         *broker.Broker
-	reg       *prometheus.Registry
-	link      *mqttlink.Link
-	ingest    *fieldnodes.Ingest
-	listener  *recListener
-	ctrl      *recControllers
-	clientSeq int
+	b           *broker.Broker
+	reg         *prometheus.Registry
+	link        *mqttlink.Link
+	ingest      *fieldnodes.Ingest
+	listener    *recListener
+	ctrl        *recControllers
+	cancelStart context.CancelFunc // cancels the context the current ingest was started with
 }
 
 func newRig(t *testing.T, mod ...func(*fieldnodes.IngestConfig)) *rig {
@@ -64,7 +64,11 @@ func (r *rig) startIngest(t *testing.T, clientID string, wrap func(fieldnodes.Su
 	r.ingest, err = fieldnodes.NewIngest(cfg)
 	must(t, err)
 	ctx := context.Background()
-	must(t, r.ingest.Start(ctx))
+	// Started with a context that may be cancelled before Stop, as a process does on SIGTERM.
+	startCtx, cancelStart := context.WithCancel(ctx)
+	t.Cleanup(cancelStart)
+	r.cancelStart = cancelStart
+	must(t, r.ingest.Start(startCtx))
 	must(t, link.Start(ctx))
 	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -439,6 +443,7 @@ func TestIngestGracefulStopCommitsBuffered(t *testing.T) {
 	if n := r.readings(t); n != 0 {
 		t.Fatalf("%d readings committed before Stop", n)
 	}
+	r.cancelStart() // the process's context ends first, as on SIGTERM; Stop still drains
 	r.stopIngest()
 	if n := r.readings(t); n != 20 {
 		t.Errorf("%d readings after a graceful Stop, want 20", n)
