@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/aghali/aghali/migrations"
 	"github.com/aghali/aghali/migrations/pgtest"
 )
@@ -54,7 +56,12 @@ func TestChangedMigrationIsRefused(t *testing.T) {
 func TestConcurrentApplyOnEmptyDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := pgtest.NewDB(t)
+	// A plain pool: the geometry codec of pgtest.NewDB needs PostGIS, which this test removes.
+	pool, err := pgxpool.New(ctx, pgtest.NewDBURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
 	// Start from nothing: drop everything the template gave us.
 	if _, err := pool.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public; DROP EXTENSION IF EXISTS postgis CASCADE`); err != nil {
 		t.Fatal(err)

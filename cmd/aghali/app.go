@@ -33,7 +33,8 @@ type app struct {
 	irr        *irrigation.Store
 	broker     *broker.Broker // nil with an external broker
 	mqttURL    string         // where devices connect (the embedded broker's address, or cfg.MQTTURL)
-	link       *mqttlink.Link
+	link       *mqttlink.Link // ingest: node uplinks, controller acks and states
+	cmdLink    *mqttlink.Link // command delivery
 	ingest     *fieldnodes.Ingest
 	dispatcher *irrigation.Dispatcher
 	monitor    *irrigation.RunMonitor
@@ -91,7 +92,14 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 	if a.link, err = mqttlink.New(linkCfg); err != nil {
 		return nil, err
 	}
-	commander, err := fieldnodes.NewCommander(fieldnodes.CommanderConfig{Link: a.link, Prefix: cfg.MQTTPrefix})
+	// Commands go out on a link of their own, so their PUBACKs never wait behind an ingest
+	// that is holding back a full buffer.
+	cmdCfg := linkCfg
+	cmdCfg.ClientID, cmdCfg.Shared = linkCfg.ClientID+"-cmd", ""
+	if a.cmdLink, err = mqttlink.New(cmdCfg); err != nil {
+		return nil, err
+	}
+	commander, err := fieldnodes.NewCommander(fieldnodes.CommanderConfig{Link: a.cmdLink, Prefix: cfg.MQTTPrefix})
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +117,9 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 		return nil, err
 	}
 	if err = a.link.Start(ctx); err != nil {
+		return nil, fmt.Errorf("MQTT: %w", err)
+	}
+	if err = a.cmdLink.Start(ctx); err != nil {
 		return nil, fmt.Errorf("MQTT: %w", err)
 	}
 	if a.dispatcher, err = irrigation.NewDispatcher(a.irr, commander, irrigation.DispatcherConfig{}); err != nil {
@@ -156,7 +167,7 @@ func (a *app) ready(ctx context.Context) error {
 	if err := a.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	if !a.link.Connected() {
+	if !a.link.Connected() || !a.cmdLink.Connected() {
 		return errors.New("MQTT broker not connected")
 	}
 	return nil
@@ -192,6 +203,9 @@ func (a *app) stop(ctx context.Context) {
 	}
 	if a.link != nil {
 		a.link.Stop()
+	}
+	if a.cmdLink != nil {
+		a.cmdLink.Stop()
 	}
 	if a.broker != nil {
 		a.broker.Stop()

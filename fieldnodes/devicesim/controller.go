@@ -92,13 +92,18 @@ func (c *controller) connect(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := l.Start(ctx); err != nil {
-		return fmt.Errorf("controller %s: %w", c.spec.UID, err)
-	}
+	// The link must be in place before Start: a command queued while the controller was away
+	// arrives as soon as the session resumes, and its ack goes out through c.link.
 	c.mu.Lock()
 	c.link = l
 	c.ctx = ctx
 	c.mu.Unlock()
+	if err := l.Start(ctx); err != nil {
+		c.mu.Lock()
+		c.link = nil
+		c.mu.Unlock()
+		return fmt.Errorf("controller %s: %w", c.spec.UID, err)
+	}
 	return nil
 }
 
