@@ -100,6 +100,9 @@ func (s *Server) farmMap(c echo.Context) error {
 				return
 			}
 			buf := s.mapBuffer()
+			if need := 512 * len(fs); cap(*buf) < need { // a feature is 250 to 500 bytes
+				*buf = make([]byte, 0, need)
+			}
 			*buf, out[i].err = appendFeatures((*buf)[:0], fs)
 			out[i].buf = buf
 		})
