@@ -110,7 +110,8 @@ type Server struct {
 	dummyHash string
 	openAPI   []byte
 	origins   map[string]bool
-	mapBufs   sync.Pool // *[]byte: farm map responses, see farmMap
+	mapBufs   sync.Pool // *[]byte: farm map layers, see farmMap
+	mapFlate  sync.Pool // *flate.Writer: farm map layers, see farm_map_gzip.go
 }
 
 // New validates cfg, fills its defaults and builds the Server.

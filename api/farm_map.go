@@ -78,9 +78,11 @@ func (s *Server) farmMap(c echo.Context) error {
 	// query (the fields', with their areas on the ellipsoid) returns. Nothing is sent before
 	// every layer is done, so that an error still gets a problem document.
 	type drawn struct {
-		buf *[]byte
-		err error
+		buf  *[]byte // the layer's features, comma-separated
+		zbuf *[]byte // the same compressed (farm_map_gzip.go), when the client takes gzip
+		err  error
 	}
+	gzip := acceptsGzip(c)
 	out := make([]drawn, len(layers))
 	var wg sync.WaitGroup
 	var started [mapLists]bool
@@ -105,12 +107,16 @@ func (s *Server) farmMap(c echo.Context) error {
 			}
 			*buf, out[i].err = appendFeatures((*buf)[:0], fs)
 			out[i].buf = buf
+			if gzip && out[i].err == nil && len(*buf) > 0 {
+				out[i].zbuf, out[i].err = s.deflateLayer(*buf)
+			}
 		})
 	}
 	wg.Wait()
 	defer func() {
 		for _, o := range out {
 			s.releaseMapBuffer(o.buf)
+			s.releaseMapBuffer(o.zbuf)
 		}
 	}()
 	for _, o := range out {
@@ -118,22 +124,36 @@ func (s *Server) farmMap(c echo.Context) error {
 			return o.err
 		}
 	}
-	res := c.Response()
-	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	res.WriteHeader(http.StatusOK)
+
+	// The collection: its start, the non-empty layers with commas between them, its end.
 	parts := [][]byte{[]byte(featureCollectionStart)}
-	first := true
+	deflated := [][]byte{nil}
+	size := len(featureCollectionStart) + len(featureCollectionEnd)
 	for _, o := range out {
 		if len(*o.buf) == 0 {
 			continue
 		}
-		if !first {
-			parts = append(parts, []byte{','})
+		if len(parts) > 1 {
+			parts, deflated = append(parts, []byte{','}), append(deflated, nil)
 		}
-		first = false
-		parts = append(parts, *o.buf)
+		var z []byte
+		if o.zbuf != nil {
+			z = *o.zbuf
+		}
+		parts, deflated = append(parts, *o.buf), append(deflated, z)
+		size += len(*o.buf) + 1
 	}
-	parts = append(parts, []byte(featureCollectionEnd))
+	parts, deflated = append(parts, []byte(featureCollectionEnd)), append(deflated, nil)
+
+	res := c.Response()
+	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	res.Header().Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+	if gzip && size >= mapGzipMinLength {
+		res.Header().Set(echo.HeaderContentEncoding, "gzip")
+		res.WriteHeader(http.StatusOK)
+		return gzipParts(res, parts, deflated) // an error: the client went away
+	}
+	res.WriteHeader(http.StatusOK)
 	for _, p := range parts {
 		if _, err := res.Write(p); err != nil {
 			return err // the client went away; nothing more can be said to it

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -217,4 +220,92 @@ func TestAlertsListAndAck(t *testing.T) {
 		t.Errorf("ack audit %+v", rows)
 	}
 	e.noForgottenAudit()
+}
+
+// TestFarmMapGzip: the map compressed layer by layer reads back as the same bytes as the map
+// sent as it is, through an ordinary gzip reader (which checks the CRC and size).
+func TestFarmMapGzip(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	viewer := e.login("viewer@aghali.test")
+	path := fmt.Sprintf("/api/v1/farms/%d/map", e.farmA.ID)
+
+	// An empty map is too small to compress.
+	r := viewer.doWith("GET", path, nil, http.Header{"Accept-Encoding": {"gzip"}}).want(http.StatusOK)
+	if r.header.Get("Content-Encoding") != "" || string(r.body) != `{"type":"FeatureCollection","features":[]}` {
+		t.Errorf("empty map: %q %s", r.header.Get("Content-Encoding"), r.body)
+	}
+
+	e.newRig(e.farmA.ID, "North", nil)
+	agro := e.login("agro@aghali.test")
+	for i := range 30 {
+		agro.do("POST", fmt.Sprintf("/api/v1/farms/%d/fields", e.farmA.ID), fieldBody(fmt.Sprintf("Plot %d", i), squareCW)).want(http.StatusCreated)
+		agro.do("POST", fmt.Sprintf("/api/v1/farms/%d/nodes", e.farmA.ID), map[string]any{"uid": fmt.Sprintf("n-%d", i)}).want(http.StatusCreated)
+	}
+	for _, layers := range []string{"", "?layers=node", "?layers=zone,water_source", "?layers=water_source"} {
+		plain := viewer.doWith("GET", path+layers, nil, http.Header{"Accept-Encoding": {"identity"}}).want(http.StatusOK)
+		if plain.header.Get("Content-Encoding") != "" || !json.Valid(plain.body) {
+			t.Fatalf("%s identity: %q, valid %v", layers, plain.header.Get("Content-Encoding"), json.Valid(plain.body))
+		}
+		z := viewer.doWith("GET", path+layers, nil, http.Header{"Accept-Encoding": {"gzip, deflate, br"}}).want(http.StatusOK)
+		if len(plain.body) < mapGzipMinLength {
+			if z.header.Get("Content-Encoding") != "" {
+				t.Errorf("%s: %d bytes compressed", layers, len(plain.body))
+			}
+			continue
+		}
+		if z.header.Get("Content-Encoding") != "gzip" || z.header.Get("Vary") != "Accept-Encoding" || len(z.body) >= len(plain.body)/2 {
+			t.Fatalf("%s: Content-Encoding %q, Vary %q, %d bytes of %d", layers, z.header.Get("Content-Encoding"),
+				z.header.Get("Vary"), len(z.body), len(plain.body))
+		}
+		br := bytes.NewReader(z.body)
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr.Multistream(false)
+		got, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("%s: %v", layers, err)
+		}
+		if !bytes.Equal(got, plain.body) {
+			t.Errorf("%s: decompressed map differs from the plain one:\n%s\n%s", layers, got, plain.body)
+		}
+		if br.Len() != 0 {
+			t.Errorf("%s: %d bytes after the gzip member", layers, br.Len())
+		}
+	}
+}
+
+func TestGzipPartsIsOneGzipMember(t *testing.T) {
+	t.Parallel()
+	s := &Server{}
+	big := bytes.Repeat([]byte(`{"type":"Feature","id":"zone/1"},`), 5000)
+	parts := [][]byte{[]byte("start["), big, []byte(","), []byte("middle"), big[:7], []byte("]end")}
+	deflated := make([][]byte, len(parts))
+	for _, i := range []int{1, 3, 4} {
+		z, err := s.deflateLayer(parts[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		deflated[i] = *z
+	}
+	var out bytes.Buffer
+	if err := gzipParts(&out, parts, deflated); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := bytes.Join(parts, nil); !bytes.Equal(got, want) {
+		t.Errorf("got %d bytes, want %d", len(got), len(want))
+	}
+	if out.Len() != 0 {
+		t.Errorf("%d bytes left after the member", out.Len())
+	}
 }
