@@ -33,10 +33,11 @@ type mapLayer struct {
 	features func(d *mapData) ([]mapFeature, error)
 }
 
-// mapFeature is one feature: its id ("zone/12"), its geometry (nil: null) and its properties,
-// a struct per layer whose first member is the layer's name.
+// mapFeature is one feature: its id ("zone/12", from layer and num), its geometry (nil: null)
+// and its properties, a struct per layer whose first member is the layer's name.
 type mapFeature struct {
-	id    string
+	layer string
+	num   int64
 	geom  geom.T
 	props mapProps
 }
@@ -253,7 +254,7 @@ func (s *Server) fieldFeatures(d *mapData) ([]mapFeature, error) {
 	out := make([]mapFeature, 0, len(d.fields))
 	for _, f := range d.fields {
 		out = append(out, mapFeature{
-			id:    fmt.Sprintf("field/%d", f.ID),
+			layer: "field", num: f.ID,
 			geom:  f.Geom,
 			props: fieldProps{Layer: "field", ID: f.ID, Name: f.Name, Crop: f.Crop, AreaHa: roundHa(f.AreaHa)},
 		})
@@ -332,7 +333,7 @@ func (s *Server) zoneFeatures(d *mapData) ([]mapFeature, error) {
 			mean = &m
 		}
 		out = append(out, mapFeature{
-			id:   fmt.Sprintf("zone/%d", z.ID),
+			layer: "zone", num: z.ID,
 			geom: z.Geom,
 			props: zoneProps{Layer: "zone", ID: z.ID, Name: z.Name, FieldID: z.FieldID, Crop: z.Crop, SoilVWC: mean,
 				Moisture: moistureClass(mean), Irrigating: irrigating[z.ID]},
@@ -362,7 +363,7 @@ func (s *Server) nodeFeatures(d *mapData) ([]mapFeature, error) {
 	out := make([]mapFeature, 0, len(d.nodes))
 	for _, n := range d.nodes {
 		out = append(out, mapFeature{
-			id:   fmt.Sprintf("node/%d", n.ID),
+			layer: "node", num: n.ID,
 			geom: n.Location,
 			props: nodeProps{Layer: "node", ID: n.ID, UID: n.UID, Name: n.Name, ZoneID: n.ZoneID, LastSeenAt: utcp(n.LastSeenAt),
 				BatteryV: n.BatteryV, Stale: nodeStale(n, d.now), Latest: latestOf(n.Latest)},
@@ -408,7 +409,7 @@ func (s *Server) valveFeatures(d *mapData) ([]mapFeature, error) {
 			p.RunID = &v.Run.ID
 			p.EndsAt = utcp(v.Run.EndsAt)
 		}
-		out = append(out, mapFeature{id: fmt.Sprintf("valve/%d", v.ID), geom: g, props: p})
+		out = append(out, mapFeature{layer: "valve", num: v.ID, geom: g, props: p})
 	}
 	return out, nil
 }
@@ -429,7 +430,7 @@ func (s *Server) waterSourceFeatures(d *mapData) ([]mapFeature, error) {
 	out := make([]mapFeature, 0, len(d.waterSources))
 	for _, w := range d.waterSources {
 		out = append(out, mapFeature{
-			id:    fmt.Sprintf("water_source/%d", w.ID),
+			layer: "water_source", num: w.ID,
 			geom:  w.Location,
 			props: waterSourceProps{Layer: "water_source", ID: w.ID, Name: w.Name, Kind: w.Kind, CapacityM3H: w.CapacityM3H},
 		})

@@ -184,7 +184,8 @@ func BenchmarkFarmMap(b *testing.B) {
 	}
 }
 
-// reportPercentiles adds p50 and p99 of the latencies, in milliseconds, to the benchmark line.
+// reportPercentiles adds p50, p90 and p99 of the latencies, in milliseconds, to the benchmark
+// line.
 func reportPercentiles(b *testing.B, latencies []time.Duration) {
 	if len(latencies) == 0 {
 		return
@@ -195,5 +196,6 @@ func reportPercentiles(b *testing.B, latencies []time.Duration) {
 		return float64(latencies[i]) / float64(time.Millisecond)
 	}
 	b.ReportMetric(at(0.50), "p50-ms")
+	b.ReportMetric(at(0.90), "p90-ms")
 	b.ReportMetric(at(0.99), "p99-ms")
 }

@@ -43,8 +43,11 @@ func appendFeatures(b []byte, features []mapFeature) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"type":"Feature","id":`...)
-		b = appendJSONString(b, f.id)
+		b = append(b, `{"type":"Feature","id":"`...)
+		b = append(b, f.layer...) // a layer name: plain ASCII
+		b = append(b, '/')
+		b = strconv.AppendInt(b, f.num, 10)
+		b = append(b, '"')
 		b = append(b, `,"geometry":`...)
 		var err error
 		if b, err = appendGeometry(b, f.geom); err != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
@@ -120,10 +121,10 @@ func TestMapCollectionIsGeoJSON(t *testing.T) {
 	t.Parallel()
 	id := int64(7)
 	features := []mapFeature{
-		{id: "field/1", geom: geom.NewMultiPolygon(geom.XY).MustSetCoords([][][]geom.Coord{{{{46.63, 39.09}, {46.64, 39.09}, {46.64, 39.1}, {46.63, 39.09}}}}).SetSRID(geo.SRID),
+		{layer: "field", num: 1, geom: geom.NewMultiPolygon(geom.XY).MustSetCoords([][][]geom.Coord{{{{46.63, 39.09}, {46.64, 39.09}, {46.64, 39.1}, {46.63, 39.09}}}}).SetSRID(geo.SRID),
 			props: fieldProps{Layer: "field", ID: 1, Name: "North", Crop: "tomato", AreaHa: 41.2345}},
-		{id: "node/7", geom: (*geom.Point)(nil), props: nodeProps{Layer: "node", ID: 7, UID: "soil-7", ZoneID: &id, Latest: map[string]latestJSON{}}},
-		{id: "valve/3", geom: geo.NewPoint(46.6305, 39.0905), props: valveProps{Layer: "valve", ID: 3, State: "unknown"}},
+		{layer: "node", num: 7, geom: (*geom.Point)(nil), props: nodeProps{Layer: "node", ID: 7, UID: "soil-7", ZoneID: &id, Latest: map[string]latestJSON{}}},
+		{layer: "valve", num: 3, geom: geo.NewPoint(46.6305, 39.0905), props: valveProps{Layer: "valve", ID: 3, State: "unknown"}},
 	}
 	got, err := appendFeatureCollection(nil, features)
 	if err != nil {
@@ -135,7 +136,7 @@ func TestMapCollectionIsGeoJSON(t *testing.T) {
 		if err := json.Unmarshal(f.props.appendJSON(nil), &props); err != nil {
 			t.Fatal(err)
 		}
-		fc.Features = append(fc.Features, geo.Feature{ID: f.id, Geometry: f.geom, Properties: props})
+		fc.Features = append(fc.Features, geo.Feature{ID: fmt.Sprintf("%s/%d", f.layer, f.num), Geometry: f.geom, Properties: props})
 	}
 	want, err := json.Marshal(fc)
 	if err != nil {
