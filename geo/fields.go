@@ -22,7 +22,7 @@ type Field struct {
 	UpdatedAt time.Time
 }
 
-const fieldColumns = `id, farm_id, name, crop, geom, ST_Area(geom::geography) / 10000, created_at, updated_at`
+const fieldColumns = `id, farm_id, name, crop, geom, area_ha, created_at, updated_at`
 
 func scanField(row pgx.Row) (Field, error) {
 	var f Field

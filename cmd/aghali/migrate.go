@@ -38,7 +38,8 @@ func openDatabase(ctx context.Context, url string, log *slog.Logger) (*pgxpool.P
 	if _, err := migrate(ctx, url, log); err != nil {
 		return nil, err
 	}
-	return geo.OpenPool(ctx, url, 0)
+	// Enough connections for the map's concurrent queries, ingest committers and the dispatcher.
+	return geo.OpenPool(ctx, url, 24)
 }
 
 func migrate(ctx context.Context, url string, log *slog.Logger) (int, error) {
