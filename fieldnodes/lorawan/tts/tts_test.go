@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/aghali/aghali/fieldnodes/lorawan"
-	"github.com/aghali/aghali/fieldnodes/lorawan/tts"
 	"github.com/aghali/aghali/fieldnodes/lorawan/lorawantest"
+	"github.com/aghali/aghali/fieldnodes/lorawan/tts"
 )
 
 func TestFixtures(t *testing.T) { lorawantest.Golden(t, tts.Parse) }
