@@ -4,20 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/aghali/aghali/fieldnodes/codec"
+	"github.com/aghali/aghali/fieldnodes/lorawan"
 	"github.com/aghali/aghali/fieldnodes/mqttlink"
 )
 
 // Subscriber is the part of an MQTT link the ingest uses; *mqttlink.Link satisfies it.
 type Subscriber interface {
 	Subscribe(filter string, handler func(mqttlink.Message)) error
+}
+
+// Network servers the ingest integrates with (Integration.Network, pending devices' source).
+const (
+	NetworkChirpStack = "chirpstack"
+	NetworkTTS        = "tts"
+)
+
+// Default topic templates of the network servers (docs/lorawan.md).
+const (
+	DefaultChirpStackTopic = "application/{application_id}/device/{dev_eui}/event/{event}"
+	DefaultTTSTopic        = "v3/{application_id}@{tenant_id}/devices/{device_id}/{event}"
+)
+
+// Integration is a LoRaWAN network server whose MQTT messages the ingest takes.
+type Integration struct {
+	// Network: NetworkChirpStack or NetworkTTS.
+	Network string
+	// Topic is the template of the topics it publishes on (DefaultChirpStackTopic,
+	// DefaultTTSTopic); its last level must be {event}.
+	Topic string
+	// Link receives them; nil: IngestConfig.Link (the network server publishes to the same
+	// broker as the native devices).
+	Link Subscriber
 }
 
 // IngestConfig configures an Ingest. Zero values take the documented defaults.
@@ -29,16 +53,27 @@ type IngestConfig struct {
 	Link Subscriber
 	// Prefix is the topic prefix; default "aghali".
 	Prefix string
-	// BatchSize is how many readings make a batch that is committed at once; default 1000.
+	// Integrations are the LoRaWAN network servers to take messages from; none by default.
+	Integrations []Integration
+	// BatchSize is how many readings make a batch that is committed at once; default 4000.
 	BatchSize int
 	// FlushInterval is the longest a message waits for its batch to fill; default 20 ms.
 	FlushInterval time.Duration
 	// MaxBuffered is how many messages may wait for a batch; when full the ingest stops taking
-	// messages from the link (and the broker queues them). Default 20 × BatchSize.
+	// messages (the broker queues them, or the embedded broker stops reading from the
+	// devices). Default 5 × BatchSize.
 	MaxBuffered int
 	// Committers is how many batches may be committed at once; default 2.
 	Committers int
-	// Listener is told which nodes got readings after each commit; may be nil.
+	// MaxUpkeep bounds the node upkeep (latest values, last seen, link figures) waiting to be
+	// written behind the commits, in (node, metric) and node entries; when full, commits wait.
+	// Default 500,000.
+	MaxUpkeep int
+	// DedupWindow: a LoRaWAN uplink with the frame counter and payload of one taken from the
+	// same node within this window is a copy (another gateway's, another network server's, a
+	// redelivery) and adds nothing. Default 10 minutes.
+	DedupWindow time.Duration
+	// Listener is told which nodes got readings once their latest values are written; may be nil.
 	Listener ReadingsListener
 	// Controllers takes controller acks and states; nil: controller topics are not subscribed.
 	Controllers ControllerHandler
@@ -46,7 +81,7 @@ type IngestConfig struct {
 	Logger *slog.Logger
 	// Registerer gets the ingest's Prometheus metrics; nil: not registered.
 	Registerer prometheus.Registerer
-	// Now is the clock used when a message carries no receive time, and for the node cache;
+	// Now is the clock used when a message carries no receive time, and for the caches;
 	// default time.Now.
 	Now func() time.Time
 	// MaxFuture: a reading further ahead of its receive time is rejected; default 24 hours.
@@ -58,26 +93,36 @@ type IngestConfig struct {
 	// DrainTimeout is how long Stop keeps trying to commit what is buffered; default 30 s.
 	// What it cannot commit in that time stays unacknowledged, so the broker redelivers it.
 	DrainTimeout time.Duration
-	// NodeCacheTTL is how long a uid's node id is remembered; default 1 minute.
+	// NodeCacheTTL is how long a uid's or DevEUI's node is remembered; default 1 minute.
 	NodeCacheTTL time.Duration
+	// RepairEvery is how often node upkeep left by a crashed ingest (of any instance) is
+	// repaired; default 1 minute. Start repairs once first.
+	RepairEvery time.Duration
 }
 
-// Ingest is the pipeline from MQTT messages to committed readings: it decodes node uplinks,
-// batches their readings across messages, commits each batch with Store.InsertReadings, and
-// only then acknowledges the batch's messages; it hands controller acks and states to the
-// ControllerHandler and acknowledges them once handled.
+// Ingest is the pipeline from MQTT messages to committed readings: it decodes node uplinks and
+// network-server events, batches their readings across messages, commits each batch, and only
+// then acknowledges the batch's messages (in the order they came). The node upkeep (latest
+// values, last seen, health and link figures) is written just behind the commits, coalesced,
+// and the ReadingsListener hears of the nodes once it is. Controller acks and states go to the
+// ControllerHandler and are acknowledged once handled.
+//
+// Besides the MQTT subscriptions, an embedded broker may hand messages to Deliver directly
+// (see Wants), so that a device's publish is acknowledged only once it is committed.
 type Ingest struct {
 	cfg     IngestConfig
 	store   *Store
 	log     *slog.Logger
 	metrics ingestMetrics
+	routes  []route
 
 	in      chan *item            // uplinks waiting for a batch
 	ctrl    chan mqttlink.Message // controller messages waiting for the handler
-	batches chan []*item          // batches waiting for a committer
+	batches chan *batch           // batches waiting for a committer
 
 	gate     sync.RWMutex // handlers hold it shared while handing over a message; Stop exclusively
 	stopped  bool         // under gate
+	started  bool         // under gate
 	stopOnce sync.Once
 	stopping chan struct{} // closed by Stop: handlers stop waiting for room
 	drain    chan struct{} // closed by Stop once no handler hands over any more
@@ -86,21 +131,19 @@ type Ingest struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	nodesMu sync.Mutex
-	nodes   map[string]nodeEntry // uid → node id cache
+	acks   ackTurns
+	upkeep *upkeepWriter
+	upWG   sync.WaitGroup
+	upStop context.CancelFunc
+
+	nodes  nodeCache
+	frames frameTracker
 }
 
-type nodeEntry struct {
-	id      int64
-	expires time.Time
-}
-
-// item is one uplink message on its way to a commit.
-type item struct {
-	msg  mqttlink.Message
-	uid  string
-	meas []codec.Measurement
-	rej  *rejection
+// route is a topic template the ingest takes, with how to handle what matches it.
+type route struct {
+	network  string
+	template *lorawan.Template
 }
 
 // NewIngest checks cfg and returns an Ingest; Start subscribes and starts it.
@@ -112,16 +155,22 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 		cfg.Prefix = "aghali"
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 1000
+		cfg.BatchSize = 4000
 	}
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = 20 * time.Millisecond
 	}
 	if cfg.MaxBuffered <= 0 {
-		cfg.MaxBuffered = 20 * cfg.BatchSize
+		cfg.MaxBuffered = 5 * cfg.BatchSize
 	}
 	if cfg.Committers <= 0 {
 		cfg.Committers = 2
+	}
+	if cfg.MaxUpkeep <= 0 {
+		cfg.MaxUpkeep = 500_000
+	}
+	if cfg.DedupWindow <= 0 {
+		cfg.DedupWindow = 10 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -144,6 +193,9 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 	if cfg.NodeCacheTTL <= 0 {
 		cfg.NodeCacheTTL = time.Minute
 	}
+	if cfg.RepairEvery <= 0 {
+		cfg.RepairEvery = time.Minute
+	}
 	g := &Ingest{
 		cfg:      cfg,
 		store:    cfg.Store,
@@ -151,11 +203,30 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 		metrics:  newIngestMetrics(),
 		in:       make(chan *item, cfg.MaxBuffered),
 		ctrl:     make(chan mqttlink.Message, 1024),
-		batches:  make(chan []*item),
+		batches:  make(chan *batch),
 		stopping: make(chan struct{}),
 		drain:    make(chan struct{}),
-		nodes:    map[string]nodeEntry{},
+		nodes:    nodeCache{ttl: cfg.NodeCacheTTL, entries: map[nodeKey]nodeEntry{}},
+		frames:   frameTracker{window: cfg.DedupWindow, seed: maphash.MakeSeed(), nodes: map[int64]*frames{}},
 	}
+	g.acks.cond = sync.NewCond(&g.acks.mu)
+	seen := map[string]bool{}
+	for _, in := range cfg.Integrations {
+		if in.Network != NetworkChirpStack && in.Network != NetworkTTS {
+			return nil, fmt.Errorf("fieldnodes: integration %q: want %s or %s", in.Network, NetworkChirpStack, NetworkTTS)
+		}
+		t, err := lorawan.ParseTemplate(in.Topic)
+		if err != nil {
+			return nil, fmt.Errorf("fieldnodes: %s integration: %w", in.Network, err)
+		}
+		if seen[t.Filter()] {
+			return nil, fmt.Errorf("fieldnodes: %s integration: topic %s is taken by another integration", in.Network, t)
+		}
+		seen[t.Filter()] = true
+		g.routes = append(g.routes, route{network: in.Network, template: t})
+	}
+	g.upkeep = newUpkeepWriter(cfg.Store, g.log, cfg.Listener, cfg.MaxUpkeep, cfg.RetryMin, cfg.RetryMax,
+		func() { g.metrics.commitErrors.Inc() })
 	if cfg.Registerer != nil {
 		if err := g.metrics.register(cfg.Registerer, func() float64 { return float64(len(g.in)) }); err != nil {
 			return nil, fmt.Errorf("fieldnodes: register ingest metrics: %w", err)
@@ -164,15 +235,23 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 	return g, nil
 }
 
-// Start subscribes to {prefix}/nodes/+/up (and, with a ControllerHandler, to
-// {prefix}/controllers/+/ack and .../state) and runs until Stop. Its lifetime is Stop's to end,
-// not ctx's: a process that cancels its root context on SIGTERM and then calls Stop still gets
-// the graceful drain.
+// Start repairs node upkeep a crashed ingest left behind, subscribes to {prefix}/nodes/+/up,
+// the integrations' topics and (with a ControllerHandler) {prefix}/controllers/+/ack and
+// .../state, and runs until Stop. Its lifetime is Stop's to end, not ctx's: a process that
+// cancels its root context on SIGTERM and then calls Stop still gets the graceful drain.
 func (g *Ingest) Start(ctx context.Context) error {
 	if g.ctx != nil {
 		return errors.New("fieldnodes: Ingest already started")
 	}
+	if _, err := g.store.RepairUpkeep(ctx, 0); err != nil {
+		g.log.Error("node upkeep repair failed; retried later", "err", err)
+	}
 	g.ctx, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	upCtx, upStop := context.WithCancel(context.WithoutCancel(ctx))
+	g.upStop = upStop
+	g.upWG.Add(2)
+	go func() { defer g.upWG.Done(); g.upkeep.run(upCtx, g.ctx) }()
+	go func() { defer g.upWG.Done(); g.repairLoop(upCtx) }()
 	g.wg.Add(1 + g.cfg.Committers)
 	go g.batcher()
 	for range g.cfg.Committers {
@@ -182,24 +261,57 @@ func (g *Ingest) Start(ctx context.Context) error {
 		g.wg.Add(1)
 		go g.controllerLoop()
 	}
-	subs := map[string]func(mqttlink.Message){g.cfg.Prefix + "/nodes/+/up": g.onUplink}
-	if g.cfg.Controllers != nil {
-		subs[g.cfg.Prefix+"/controllers/+/ack"] = g.onController
-		subs[g.cfg.Prefix+"/controllers/+/state"] = g.onController
+	g.gate.Lock()
+	g.started = true
+	g.gate.Unlock()
+
+	type sub struct {
+		link    Subscriber
+		filter  string
+		handler func(mqttlink.Message)
 	}
-	for filter, handler := range subs {
-		if err := g.cfg.Link.Subscribe(filter, handler); err != nil {
+	subs := []sub{{g.cfg.Link, g.cfg.Prefix + "/nodes/+/up", g.onUplink}}
+	if g.cfg.Controllers != nil {
+		subs = append(subs, sub{g.cfg.Link, g.cfg.Prefix + "/controllers/+/ack", g.onController},
+			sub{g.cfg.Link, g.cfg.Prefix + "/controllers/+/state", g.onController})
+	}
+	for i, in := range g.cfg.Integrations {
+		link := in.Link
+		if link == nil {
+			link = g.cfg.Link
+		}
+		r := g.routes[i]
+		subs = append(subs, sub{link, r.template.Filter(), func(m mqttlink.Message) { g.onNetworkServer(r, m) }})
+	}
+	for _, s := range subs {
+		if err := s.link.Subscribe(s.filter, s.handler); err != nil {
 			g.Stop()
-			return fmt.Errorf("ingest: subscribe %s: %w", filter, err)
+			return fmt.Errorf("ingest: subscribe %s: %w", s.filter, err)
 		}
 	}
 	return nil
 }
 
+func (g *Ingest) repairLoop(ctx context.Context) {
+	t := time.NewTicker(g.cfg.RepairEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// Another instance's rows are its own for a while: it deletes them within moments.
+			if _, err := g.store.RepairUpkeep(ctx, 30*time.Second); err != nil && ctx.Err() == nil {
+				g.log.Error("node upkeep repair failed", "err", err)
+			}
+		}
+	}
+}
+
 // Stop stops taking messages, commits and acknowledges what is buffered (trying for up to
-// DrainTimeout), and returns when everything has stopped. Messages that arrive meanwhile are
-// left unacknowledged for the broker to redeliver. Start and Stop are not to be called
-// concurrently.
+// DrainTimeout), writes the node upkeep, and returns when everything has stopped. Messages that
+// arrive meanwhile are left unacknowledged for the broker (or device) to deliver again. Start
+// and Stop are not to be called concurrently.
 func (g *Ingest) Stop() {
 	if g.ctx == nil {
 		return
@@ -211,29 +323,67 @@ func (g *Ingest) Stop() {
 		g.gate.Unlock()
 		close(g.drain)
 		timer := time.AfterFunc(g.cfg.DrainTimeout, g.cancel)
-		g.wg.Wait()
+		g.wg.Wait() // batcher and committers: every batch committed (or given up)
+		g.upStop()  // the upkeep writer writes what is left (until DrainTimeout)
+		g.upWG.Wait()
 		timer.Stop()
 		g.cancel()
 	})
 }
 
-// onUplink is the link's handler for node uplinks: it decodes, then hands the message to the
-// batcher, waiting while the buffer is full (back-pressure on the link).
+// Wants reports whether the ingest takes messages on topic: an embedded broker hands those to
+// Deliver instead of routing them through a subscription.
+func (g *Ingest) Wants(topic string) bool {
+	if kind, _ := parseTopic(g.cfg.Prefix, topic); kind == topicUplink {
+		return true
+	}
+	for _, r := range g.routes {
+		if _, ok := r.template.Match(topic); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Deliver takes a message the way a subscription would, waiting while the buffer is full. A
+// message delivered before Start or after Stop is left unacknowledged.
+func (g *Ingest) Deliver(m mqttlink.Message) {
+	if kind, _ := parseTopic(g.cfg.Prefix, m.Topic); kind == topicUplink {
+		g.onUplink(m)
+		return
+	}
+	for _, r := range g.routes {
+		if _, ok := r.template.Match(m.Topic); ok {
+			g.onNetworkServer(r, m)
+			return
+		}
+	}
+	g.hand(&item{msg: m, rej: &rejection{RejectTopic, "not a topic the ingest takes"}})
+}
+
+// onUplink is the link's handler for native node uplinks: it decodes, then hands the message
+// to the batcher.
 func (g *Ingest) onUplink(m mqttlink.Message) {
 	if m.Received.IsZero() {
 		m.Received = g.cfg.Now()
 	}
-	it := &item{msg: m}
+	it := &item{msg: m, source: SourceMQTT, event: "up"}
 	kind, uid := parseTopic(g.cfg.Prefix, m.Topic)
 	if kind != topicUplink {
 		it.rej = &rejection{RejectTopic, "not " + g.cfg.Prefix + "/nodes/{uid}/up with a valid uid"}
 	} else {
-		it.uid = uid
+		it.key = nodeKey{uid: uid}
 		it.meas, it.rej = decodeUplink(uid, m.Payload, m.Received, g.cfg.MaxFuture)
 	}
+	g.hand(it)
+}
+
+// hand gives it to the batcher, waiting while the buffer is full (back-pressure on whoever
+// delivers).
+func (g *Ingest) hand(it *item) {
 	g.gate.RLock()
 	defer g.gate.RUnlock()
-	if g.stopped {
+	if g.stopped || !g.started {
 		return
 	}
 	select {
@@ -249,7 +399,7 @@ func (g *Ingest) onController(m mqttlink.Message) {
 	}
 	g.gate.RLock()
 	defer g.gate.RUnlock()
-	if g.stopped {
+	if g.stopped || !g.started {
 		return
 	}
 	select {
@@ -259,31 +409,39 @@ func (g *Ingest) onController(m mqttlink.Message) {
 	}
 }
 
+// batch is what the batcher hands a committer: messages and their place in the ack order.
+type batch struct {
+	seq   uint64
+	items []*item
+}
+
 // batcher groups uplinks into batches of about BatchSize readings, or whatever arrived within
 // FlushInterval of a batch's first message.
 func (g *Ingest) batcher() {
 	defer g.wg.Done()
 	defer close(g.batches)
 	var (
-		batch    []*item
+		items    []*item
 		readings int
+		seq      uint64
 		timer    = time.NewTimer(time.Hour)
 		timerOn  bool
 	)
 	timer.Stop()
 	flush := func() {
-		if len(batch) > 0 {
-			g.batches <- batch
+		if len(items) > 0 {
+			g.batches <- &batch{seq: seq, items: items}
+			seq++
 		}
-		batch, readings = nil, 0
+		items, readings = nil, 0
 		if timerOn {
 			timer.Stop()
 			timerOn = false
 		}
 	}
 	add := func(it *item) {
-		batch = append(batch, it)
-		readings += len(it.meas)
+		items = append(items, it)
+		readings += it.weight()
 		if readings >= g.cfg.BatchSize {
 			flush()
 		} else if !timerOn {
@@ -314,140 +472,35 @@ func (g *Ingest) batcher() {
 
 func (g *Ingest) committer() {
 	defer g.wg.Done()
-	for batch := range g.batches {
-		g.commit(batch)
+	for b := range g.batches {
+		g.commit(b)
 	}
 }
 
-// commit stores what a batch carried (readings, pending devices, rejections), then
-// acknowledges its messages, then tells the listener. Each step is retried until it succeeds
-// or the ingest's context ends; nothing is acknowledged that is not committed.
-func (g *Ingest) commit(batch []*item) {
-	ctx := g.ctx
-	start := time.Now()
-
-	// Which nodes are these?
-	var uids []string
-	for _, it := range batch {
-		if it.rej == nil {
-			uids = append(uids, it.uid)
-		}
-	}
-	var ids map[string]int64
-	if err := g.retry(ctx, "look up nodes", func() (err error) {
-		ids, err = g.nodeIDs(ctx, uids)
-		return err
-	}); err != nil {
-		g.abandon(batch, err)
-		return
-	}
-
-	var readings []Reading
-	var pending, rejected, stored []*item
-	for _, it := range batch {
-		switch {
-		case it.rej != nil:
-			rejected = append(rejected, it)
-		case ids[it.uid] == 0:
-			pending = append(pending, it)
-		default:
-			id := ids[it.uid]
-			for _, m := range it.meas {
-				readings = append(readings, Reading{NodeID: id, Metric: m.Metric, TS: m.Time, Value: m.Value})
-			}
-			stored = append(stored, it)
-		}
-	}
-
-	inserted, err := g.insert(ctx, readings)
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		// Something in the batch is refused for good: find out which messages, one by one.
-		inserted, stored, rejected, err = g.insertEach(ctx, ids, stored, rejected)
-	}
-	if err != nil {
-		g.abandon(batch, err)
-		return
-	}
-	for _, it := range pending {
-		if err := g.retry(ctx, "record pending device", func() error {
-			return g.store.RecordPending(ctx, SourceMQTT, it.uid, it.msg.Topic, it.msg.Payload, it.msg.Received)
-		}); err != nil {
-			g.abandon(batch, err)
-			return
-		}
-	}
-	for _, it := range rejected {
-		if err := g.retry(ctx, "record rejected message", func() error {
-			return g.store.reject(ctx, it.msg.Received, it.msg.Topic, it.msg.Payload, it.rej.reason, it.rej.detail)
-		}); err != nil {
-			g.abandon(batch, err)
-			return
-		}
-	}
-
-	for _, it := range batch {
-		it.msg.Ack()
-	}
-
-	g.metrics.commitSeconds.Observe(time.Since(start).Seconds())
-	g.metrics.readingsStored.Add(float64(inserted))
-	g.metrics.readingsDuplicate.Add(float64(len(readings) - inserted))
-	g.metrics.messages.WithLabelValues("stored").Add(float64(len(stored)))
-	g.metrics.messages.WithLabelValues("pending").Add(float64(len(pending)))
-	g.metrics.messages.WithLabelValues("rejected").Add(float64(len(rejected)))
-	for _, it := range rejected {
-		g.metrics.rejections.WithLabelValues(it.rej.reason).Inc()
-		g.log.Warn("message rejected", "topic", it.msg.Topic, "reason", it.rej.reason, "detail", it.rej.detail)
-	}
-	for _, it := range pending {
-		g.log.Info("message from an unregistered device", "uid", it.uid, "topic", it.msg.Topic)
-	}
-
-	if g.cfg.Listener != nil && len(stored) > 0 {
-		nodeIDs := make([]int64, 0, len(stored))
-		for _, it := range stored {
-			nodeIDs = append(nodeIDs, ids[it.uid])
-		}
-		slices.Sort(nodeIDs)
-		g.cfg.Listener.ReadingsCommitted(ctx, slices.Compact(nodeIDs))
-	}
+// ackTurns makes batches acknowledge their messages in the order the batches were made, so that
+// a device sees its PUBACKs in the order it published (MQTT 3.1.1 section 4.6), although
+// batches commit concurrently.
+type ackTurns struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	next uint64
 }
 
-// insert commits readings, retrying on failure; a *ValidationError is returned at once.
-func (g *Ingest) insert(ctx context.Context, readings []Reading) (int, error) {
-	var inserted int
-	err := g.retry(ctx, "commit readings", func() (err error) {
-		inserted, err = g.store.InsertReadings(ctx, readings)
-		return err
-	})
-	return inserted, err
+// wait blocks until it is batch seq's turn.
+func (a *ackTurns) wait(seq uint64) {
+	a.mu.Lock()
+	for a.next != seq {
+		a.cond.Wait()
+	}
+	a.mu.Unlock()
 }
 
-// insertEach commits message by message after the batch as a whole was refused, moving the
-// refused messages to the rejected ones.
-func (g *Ingest) insertEach(ctx context.Context, ids map[string]int64, stored, rejected []*item) (int, []*item, []*item, error) {
-	var total int
-	var ok []*item
-	for _, it := range stored {
-		rs := make([]Reading, 0, len(it.meas))
-		for _, m := range it.meas {
-			rs = append(rs, Reading{NodeID: ids[it.uid], Metric: m.Metric, TS: m.Time, Value: m.Value})
-		}
-		n, err := g.insert(ctx, rs)
-		var ve *ValidationError
-		switch {
-		case errors.As(err, &ve):
-			it.rej = &rejection{RejectRefused, ve.Error()}
-			rejected = append(rejected, it)
-		case err != nil:
-			return 0, nil, nil, err
-		default:
-			total += n
-			ok = append(ok, it)
-		}
-	}
-	return total, ok, rejected, nil
+// done passes the turn on.
+func (a *ackTurns) done() {
+	a.mu.Lock()
+	a.next++
+	a.cond.Broadcast()
+	a.mu.Unlock()
 }
 
 // retry runs fn until it succeeds, returns a *ValidationError (not worth retrying), or ctx ends.
@@ -471,123 +524,4 @@ func (g *Ingest) retry(ctx context.Context, what string, fn func() error) error 
 		}
 		pause = min(2*pause, g.cfg.RetryMax)
 	}
-}
-
-// abandon leaves a batch unacknowledged: the broker redelivers it when the session resumes.
-func (g *Ingest) abandon(batch []*item, err error) {
-	g.metrics.messages.WithLabelValues("abandoned").Add(float64(len(batch)))
-	g.log.Error("ingest gave up on a batch; its messages stay unacknowledged for redelivery",
-		"messages", len(batch), "err", err)
-}
-
-// nodeIDs maps uids to node ids, from the cache or in one query for the rest. Unknown uids
-// are absent (and not cached, so a node registered a moment later is recognised at once).
-func (g *Ingest) nodeIDs(ctx context.Context, uids []string) (map[string]int64, error) {
-	out := make(map[string]int64, len(uids))
-	now := g.cfg.Now()
-	var missing []string
-	g.nodesMu.Lock()
-	for _, uid := range uids {
-		if e, ok := g.nodes[uid]; ok && now.Before(e.expires) {
-			out[uid] = e.id
-		} else if _, dup := out[uid]; !dup {
-			missing = append(missing, uid)
-			out[uid] = 0
-		}
-	}
-	g.nodesMu.Unlock()
-	if len(missing) == 0 {
-		return out, nil
-	}
-	found, err := g.store.nodeIDs(ctx, missing)
-	if err != nil {
-		return nil, err
-	}
-	g.nodesMu.Lock()
-	defer g.nodesMu.Unlock()
-	if len(g.nodes) > 1_000_000 { // a bound, not a policy: a fleet that large restarts with a cold cache
-		clear(g.nodes)
-	}
-	for _, uid := range missing {
-		if id, ok := found[uid]; ok {
-			out[uid] = id
-			g.nodes[uid] = nodeEntry{id: id, expires: now.Add(g.cfg.NodeCacheTTL)}
-		} else {
-			delete(out, uid)
-		}
-	}
-	return out, nil
-}
-
-// controllerLoop hands controller messages to the ControllerHandler one at a time. A message is
-// acknowledged once the handler returned nil (or once it is recorded as rejected); after a
-// handler error it stays unacknowledged, so the broker redelivers it when the session resumes.
-func (g *Ingest) controllerLoop() {
-	defer g.wg.Done()
-	for {
-		select {
-		case m := <-g.ctrl:
-			g.handleController(m)
-		case <-g.drain:
-			for {
-				select {
-				case m := <-g.ctrl:
-					g.handleController(m)
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
-func (g *Ingest) handleController(m mqttlink.Message) {
-	ctx := g.ctx
-	kind, uid := parseTopic(g.cfg.Prefix, m.Topic)
-	var err error
-	switch kind {
-	case topicAck:
-		var ack ControllerAck
-		if ack, err = decodeAck(uid, m.Payload, m.Received); err == nil {
-			err = g.cfg.Controllers.HandleAck(ctx, ack)
-			g.controllerDone(m, "ack", err)
-			return
-		}
-	case topicState:
-		var st ControllerState
-		if st, err = decodeState(uid, m.Payload, m.Received); err == nil {
-			err = g.cfg.Controllers.HandleState(ctx, st)
-			g.controllerDone(m, "state", err)
-			return
-		}
-	default:
-		err = errors.New("not " + g.cfg.Prefix + "/controllers/{uid}/ack or /state with a valid uid")
-	}
-	reason := RejectInvalid
-	var ce *codec.Error
-	if errors.As(err, &ce) && ce.Reason == codec.ReasonSyntax {
-		reason = RejectMalformed
-	} else if kind == topicOther {
-		reason = RejectTopic
-	}
-	if rerr := g.retry(ctx, "record rejected message", func() error {
-		return g.store.reject(ctx, m.Received, m.Topic, m.Payload, reason, err.Error())
-	}); rerr != nil {
-		g.log.Error("cannot record a rejected controller message; leaving it unacknowledged", "topic", m.Topic, "err", rerr)
-		return
-	}
-	m.Ack()
-	g.metrics.messages.WithLabelValues("rejected").Inc()
-	g.metrics.rejections.WithLabelValues(reason).Inc()
-	g.log.Warn("controller message rejected", "topic", m.Topic, "reason", reason, "detail", err.Error())
-}
-
-func (g *Ingest) controllerDone(m mqttlink.Message, what string, err error) {
-	if err != nil {
-		g.metrics.messages.WithLabelValues("controller_failed").Inc()
-		g.log.Error("controller "+what+" handler failed; message left unacknowledged for redelivery", "topic", m.Topic, "err", err)
-		return
-	}
-	m.Ack()
-	g.metrics.messages.WithLabelValues("controller_" + what).Inc()
 }

@@ -2,7 +2,6 @@ package fieldnodes
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -64,10 +63,9 @@ type rejection struct {
 	detail string
 }
 
-// decodeUplink turns a node's payload into measurements: a JSON array is a SenML pack, anything
-// else the native object. It checks what the codecs leave to their caller: metric names, that
-// the payload names no other device, and that no reading is too far in the future.
-func decodeUplink(uid string, payload []byte, received time.Time, maxFuture time.Duration) ([]codec.Measurement, *rejection) {
+// decodeNative decodes Aghali's native payload: a JSON array is a SenML pack, anything else
+// the native object.
+func decodeNative(payload []byte, received time.Time) ([]codec.Measurement, *rejection) {
 	var ms []codec.Measurement
 	var err error
 	if t := bytes.TrimLeft(payload, " \t\r\n"); len(t) > 0 && t[0] == '[' {
@@ -76,14 +74,21 @@ func decodeUplink(uid string, payload []byte, received time.Time, maxFuture time
 		ms, err = native.Decode(payload, received)
 	}
 	if err != nil {
-		var ce *codec.Error
-		if errors.As(err, &ce) && ce.Reason == codec.ReasonSyntax {
-			return nil, &rejection{RejectMalformed, err.Error()}
-		}
-		return nil, &rejection{RejectInvalid, err.Error()}
+		return nil, codecRejection(err)
 	}
 	if len(ms) > maxReadingsPerMessage {
 		return nil, &rejection{RejectTooLarge, fmt.Sprintf("%d readings in one message; at most %d", len(ms), maxReadingsPerMessage)}
+	}
+	return ms, nil
+}
+
+// decodeUplink turns a node's payload into measurements and checks what the codecs leave to
+// their caller: metric names, that the payload names no other device, and that no reading is
+// too far in the future.
+func decodeUplink(uid string, payload []byte, received time.Time, maxFuture time.Duration) ([]codec.Measurement, *rejection) {
+	ms, rej := decodeNative(payload, received)
+	if rej != nil {
+		return nil, rej
 	}
 	limit := received.Add(maxFuture)
 	for _, m := range ms {

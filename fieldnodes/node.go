@@ -24,9 +24,20 @@ type Node struct {
 	LastSeenAt        *time.Time
 	BatteryV          *float64
 	BatteryPct        *float64
-	RSSIDBm           *float64
+	RSSIDBm           *float64 // best gateway's for LoRaWAN nodes
 	SNRDB             *float64
-	CreatedAt         time.Time
+	// What the LoRaWAN network server last said about the node's link (nil: not LoRaWAN, or not
+	// said yet). FCntResets counts frame counter resets seen (device reboots, rejoins).
+	Gateways           *int
+	SpreadingFactor    *int
+	FrequencyHz        *int64
+	FCnt               *int64
+	FCntResets         int
+	LinkMarginDB       *float64
+	LastJoinAt         *time.Time
+	LastDownlinkAt     *time.Time
+	LastDownlinkStatus string // acked, nacked, sent, failed: <why>
+	CreatedAt          time.Time
 	// Latest is the newest value of each metric (by metric name); filled by the read methods.
 	Latest map[string]LatestValue
 }

@@ -8,4 +8,10 @@ type Reading struct {
 	Metric string
 	TS     time.Time
 	Value  float64
+	// Flags: FlagOutOfRange when the value lies outside its metric's plausible range (kept,
+	// but flagged).
+	Flags int16
 }
+
+// FlagOutOfRange marks a reading outside its metric's plausible range (readings.flags bit 0).
+const FlagOutOfRange int16 = 1

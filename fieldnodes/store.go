@@ -40,6 +40,9 @@ type StoreConfig struct {
 	// RejectedRetention: rejected messages older than this are deleted. Default 30 days;
 	// negative: kept for ever.
 	RejectedRetention time.Duration
+	// ProfileCacheTTL is how long a custom device profile is remembered; a change made by another
+	// process is seen within it. Default 1 minute.
+	ProfileCacheTTL time.Duration
 	// MaxUnknownMetrics caps how many metric names outside the contract devices may create
 	// (metric ids are smallint, and a misbehaving device must not fill the catalogue).
 	// Default 1000.
@@ -57,6 +60,7 @@ type Store struct {
 
 	hashSlots chan struct{} // semaphore for argon2id
 	auth      authCache
+	profiles  profileCache
 
 	metricsMu sync.RWMutex
 	metricIDs map[string]metricInfo // by name; only ever grows
@@ -97,6 +101,9 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	if cfg.MaxUnknownMetrics <= 0 {
 		cfg.MaxUnknownMetrics = 1000
 	}
+	if cfg.ProfileCacheTTL <= 0 {
+		cfg.ProfileCacheTTL = time.Minute
+	}
 	return &Store{
 		db:        cfg.Pool,
 		log:       cfg.Logger,
@@ -104,6 +111,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 		cfg:       cfg,
 		hashSlots: make(chan struct{}, cfg.HashParallelism),
 		auth:      authCache{ttl: cfg.AuthCacheTTL, entries: map[[32]byte]authEntry{}},
+		profiles:  profileCache{ttl: cfg.ProfileCacheTTL, entries: map[string]profileEntry{}},
 		metricIDs: map[string]metricInfo{},
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,7 +14,8 @@ import (
 const nodeSelect = `
 	SELECT n.id, n.uid, n.farm_id, n.zone_id, n.name, n.profile, coalesce(n.dev_eui, ''), n.geom,
 	       n.depth_m, n.height_m, n.expected_interval_s, n.last_seen_at, n.battery_v, n.battery_pct,
-	       n.rssi_dbm, n.snr_db, n.created_at, l.names, l.vals, l.tss
+	       n.rssi_dbm, n.snr_db, n.gateways, n.spreading_factor, n.frequency_hz, n.f_cnt, n.f_cnt_resets,
+	       n.link_margin_db, n.last_join_at, n.last_downlink_at, n.last_downlink_status, n.created_at, l.names, l.vals, l.tss
 	FROM nodes n
 	LEFT JOIN LATERAL (
 		SELECT array_agg(m.name ORDER BY m.name) AS names, array_agg(nl.value ORDER BY m.name) AS vals,
@@ -23,12 +25,14 @@ const nodeSelect = `
 
 // nodeReturning is what INSERT and UPDATE hand back (no latest values: they did not change).
 const nodeReturning = `id, uid, farm_id, zone_id, name, profile, coalesce(dev_eui, ''), geom, depth_m, height_m,
-	expected_interval_s, last_seen_at, battery_v, battery_pct, rssi_dbm, snr_db, created_at`
+	expected_interval_s, last_seen_at, battery_v, battery_pct, rssi_dbm, snr_db, gateways, spreading_factor, frequency_hz,
+	f_cnt, f_cnt_resets, link_margin_db, last_join_at, last_downlink_at, last_downlink_status, created_at`
 
 func nodeFields(n *Node) []any {
 	return []any{&n.ID, &n.UID, &n.FarmID, &n.ZoneID, &n.Name, &n.Profile, &n.DevEUI, &n.Location,
 		&n.DepthM, &n.HeightM, &n.ExpectedIntervalS, &n.LastSeenAt, &n.BatteryV, &n.BatteryPct,
-		&n.RSSIDBm, &n.SNRDB, &n.CreatedAt}
+		&n.RSSIDBm, &n.SNRDB, &n.Gateways, &n.SpreadingFactor, &n.FrequencyHz, &n.FCnt, &n.FCntResets,
+		&n.LinkMarginDB, &n.LastJoinAt, &n.LastDownlinkAt, &n.LastDownlinkStatus, &n.CreatedAt}
 }
 
 func scanNodeWithLatest(row pgx.Row) (Node, error) {
@@ -48,7 +52,13 @@ func scanNodeWithLatest(row pgx.Row) (Node, error) {
 
 // CreateNode registers a node and returns it with its id. A zone must belong to the node's farm.
 // Registering a uid or DevEUI that was waiting in the pending devices removes it from there.
+//
+// The profile (default "native") must exist; a node given no reporting interval, depth or
+// height takes its profile's.
 func (s *Store) CreateNode(ctx context.Context, n Node) (Node, error) {
+	if err := s.profileDefaults(ctx, &n); err != nil {
+		return Node{}, err
+	}
 	if err := n.normalize(); err != nil {
 		return Node{}, err
 	}
@@ -122,6 +132,9 @@ func (s *Store) UpdateNode(ctx context.Context, n Node) (Node, error) {
 	if err := n.normalize(); err != nil {
 		return Node{}, err
 	}
+	if err := s.checkProfile(ctx, n.Profile); err != nil {
+		return Node{}, err
+	}
 	var out Node
 	err := s.db.QueryRow(ctx, `
 		UPDATE nodes SET farm_id = $2, zone_id = $3, name = $4, profile = $5, dev_eui = NULLIF($6, ''), geom = $7,
@@ -177,27 +190,29 @@ func (s *Store) DeleteNode(ctx context.Context, id int64) error {
 	return nil
 }
 
-// nodeIDs maps the given uids to node ids; uids of no node are absent from the map.
-func (s *Store) nodeIDs(ctx context.Context, uids []string) (map[string]int64, error) {
-	out := make(map[string]int64, len(uids))
-	if len(uids) == 0 {
-		return out, nil
+// profileDefaults checks n's profile and fills what n leaves empty from it.
+func (s *Store) profileDefaults(ctx context.Context, n *Node) error {
+	name := strings.TrimSpace(n.Profile)
+	if name == "" {
+		name = "native"
 	}
-	rows, err := s.db.Query(ctx, `SELECT uid, id FROM nodes WHERE uid = ANY($1)`, uids)
+	p, err := s.Profile(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return invalid("profile", "%q is not a device profile (GET /api/v1/device-profiles lists them)", name)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("look up nodes: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var uid string
-		var id int64
-		if err := rows.Scan(&uid, &id); err != nil {
-			return nil, fmt.Errorf("look up nodes: %w", err)
-		}
-		out[uid] = id
+	if n.ExpectedIntervalS == 0 && p.ExpectedIntervalS > 0 {
+		n.ExpectedIntervalS = p.ExpectedIntervalS
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look up nodes: %w", err)
+	if n.DepthM == nil && p.DepthM != nil {
+		d := *p.DepthM
+		n.DepthM = &d
 	}
-	return out, nil
+	if n.HeightM == nil && p.HeightM != nil {
+		h := *p.HeightM
+		n.HeightM = &h
+	}
+	return nil
 }

@@ -1,12 +1,9 @@
 package fieldnodes
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,154 +47,6 @@ const (
 
 // DefaultMaxPoints is the number of buckets Readings uses when asked for 0.
 const DefaultMaxPoints = 500
-
-// stagingTable is the per-session temporary table InsertReadings copies into.
-const createStaging = `CREATE TEMP TABLE IF NOT EXISTS readings_stage (
-	node_id bigint NOT NULL, metric_id smallint NOT NULL, ts timestamptz NOT NULL, value double precision NOT NULL
-) ON COMMIT DELETE ROWS`
-
-// insertStaged moves the staged rows into readings (deduplicating on node, metric, time), raises
-// node_latest where a row is newer, and updates the nodes' last_seen_at and health columns, in
-// one statement. Rows of nodes that no longer exist are dropped (readings has no foreign key).
-const insertStaged = `
-WITH ins AS (
-	INSERT INTO readings (node_id, metric_id, ts, value)
-	SELECT s.node_id, s.metric_id, s.ts, s.value FROM readings_stage s
-	WHERE EXISTS (SELECT 1 FROM nodes n WHERE n.id = s.node_id)
-	ON CONFLICT DO NOTHING
-	RETURNING node_id, metric_id, ts, value
-), newest AS (
-	SELECT DISTINCT ON (node_id, metric_id) node_id, metric_id, ts, value
-	FROM ins ORDER BY node_id, metric_id, ts DESC
-), latest AS (
-	INSERT INTO node_latest AS l (node_id, metric_id, ts, value)
-	SELECT node_id, metric_id, ts, value FROM newest
-	ON CONFLICT (node_id, metric_id) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value
-	WHERE l.ts < EXCLUDED.ts
-	RETURNING node_id, metric_id, value
-), health AS (
-	SELECT lt.node_id,
-	       max(lt.value) FILTER (WHERE m.name = 'battery_v')   AS battery_v,
-	       max(lt.value) FILTER (WHERE m.name = 'battery_pct') AS battery_pct,
-	       max(lt.value) FILTER (WHERE m.name = 'rssi_dbm')    AS rssi_dbm,
-	       max(lt.value) FILTER (WHERE m.name = 'snr_db')      AS snr_db
-	FROM latest lt JOIN metrics m ON m.id = lt.metric_id
-	WHERE m.name IN ('battery_v', 'battery_pct', 'rssi_dbm', 'snr_db')
-	GROUP BY lt.node_id
-), seen AS (
-	SELECT node_id, max(ts) AS ts FROM readings_stage GROUP BY node_id ORDER BY node_id
-), upd AS (
-	UPDATE nodes n SET
-		last_seen_at = GREATEST(n.last_seen_at, LEAST(seen.ts, now())),
-		battery_v    = coalesce(h.battery_v, n.battery_v),
-		battery_pct  = coalesce(h.battery_pct, n.battery_pct),
-		rssi_dbm     = coalesce(h.rssi_dbm, n.rssi_dbm),
-		snr_db       = coalesce(h.snr_db, n.snr_db)
-	FROM seen LEFT JOIN health h USING (node_id)
-	WHERE n.id = seen.node_id
-)
-SELECT count(*) FROM ins`
-
-// InsertReadings stores rs in one transaction: readings already stored (same node, metric and
-// time) are skipped, node_latest and the nodes' last_seen_at (the newest reading time, never
-// ahead of now) and health columns (battery_v, battery_pct, rssi_dbm, snr_db) follow the newest
-// values. Metric names not yet in the catalogue are added as unknown. Readings of node ids that
-// do not exist are dropped. It returns how many readings were new.
-//
-// The rows travel by COPY into a per-session temporary table and move from there in one
-// statement: a constant number of round trips whatever the batch size.
-func (s *Store) InsertReadings(ctx context.Context, rs []Reading) (int, error) {
-	if len(rs) == 0 {
-		return 0, nil
-	}
-	names := make([]string, 0, 8)
-	seen := make(map[string]bool, 8)
-	for i := range rs {
-		r := &rs[i]
-		if !seen[r.Metric] {
-			if !ValidMetricName(r.Metric) {
-				return 0, invalid("metric", "%q is not a metric name (lower-case letters, digits, _)", r.Metric)
-			}
-			seen[r.Metric] = true
-			names = append(names, r.Metric)
-		}
-		if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
-			return 0, invalid("value", "%s: not a finite number", r.Metric)
-		}
-	}
-	ids, refused, err := s.metricIDsFor(ctx, names)
-	if err != nil {
-		return 0, err
-	}
-	if len(refused) > 0 {
-		return 0, invalid("metric", "too many unknown metric names; %q refused", refused[0])
-	}
-
-	// Sorted by primary key: consecutive inserts land on the same index pages, and concurrent
-	// batches lock node rows in the same order (fewer deadlocks).
-	sorted := make([]Reading, len(rs))
-	copy(sorted, rs)
-	slices.SortFunc(sorted, func(a, b Reading) int {
-		if c := cmp.Compare(a.NodeID, b.NodeID); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(ids[a.Metric], ids[b.Metric]); c != 0 {
-			return c
-		}
-		return a.TS.Compare(b.TS)
-	})
-
-	conn, err := s.db.Acquire(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("insert readings: %w", err)
-	}
-	defer conn.Release()
-	inserted, err := s.insertBatch(ctx, conn.Conn(), sorted, ids, false)
-	if isUndefinedTable(err) {
-		// A fresh connection: create the staging table, inside the transaction so this also
-		// works behind a transaction-pooling proxy.
-		inserted, err = s.insertBatch(ctx, conn.Conn(), sorted, ids, true)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("insert readings: %w", err)
-	}
-	return inserted, nil
-}
-
-func (s *Store) insertBatch(ctx context.Context, conn *pgx.Conn, rs []Reading, ids map[string]int16, create bool) (int, error) {
-	var inserted int
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if create {
-			if _, err := tx.Exec(ctx, createStaging); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"readings_stage"},
-			[]string{"node_id", "metric_id", "ts", "value"}, &readingRows{rs: rs, ids: ids, i: -1}); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, insertStaged).Scan(&inserted)
-	})
-	return inserted, err
-}
-
-// readingRows feeds CopyFrom without building a [][]any of the whole batch.
-type readingRows struct {
-	rs  []Reading
-	ids map[string]int16
-	i   int
-	row [4]any
-}
-
-func (r *readingRows) Next() bool { r.i++; return r.i < len(r.rs) }
-
-func (r *readingRows) Values() ([]any, error) {
-	x := &r.rs[r.i]
-	r.row[0], r.row[1], r.row[2], r.row[3] = x.NodeID, r.ids[x.Metric], x.TS, x.Value
-	return r.row[:], nil
-}
-
-func (r *readingRows) Err() error { return nil }
 
 // metricIDsFor returns the ids of names, adding the ones not in the catalogue as unknown
 // metrics, up to MaxUnknownMetrics; names refused because of that cap are listed.

@@ -1,0 +1,206 @@
+package fieldnodes
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aghali/aghali/fieldnodes/lorawan"
+	"github.com/aghali/aghali/fieldnodes/profile"
+)
+
+// commit stores what a batch carried (readings, pending devices, rejections), then
+// acknowledges its messages in turn, then hands its node upkeep to the upkeep writer. Each step
+// is retried until it succeeds or the ingest's context ends; nothing is acknowledged that is
+// not committed.
+func (g *Ingest) commit(b *batch) {
+	ctx := g.ctx
+	start := time.Now()
+	acked := false
+	defer func() {
+		if !acked { // given up: the turn passes on without acknowledging anything
+			g.acks.wait(b.seq)
+			g.acks.done()
+		}
+	}()
+
+	// Which nodes, with which profiles?
+	var keys []nodeKey
+	for _, it := range b.items {
+		if it.rej == nil && !it.ignored {
+			keys = append(keys, it.key)
+		}
+	}
+	var nodes map[nodeKey]nodeInfo
+	if err := g.retry(ctx, "look up nodes", func() (err error) {
+		nodes, err = g.lookupNodes(ctx, keys)
+		return err
+	}); err != nil {
+		g.abandon(b, err)
+		return
+	}
+	profiles := map[string]*profile.Compiled{}
+	for _, n := range nodes {
+		if _, done := profiles[n.profile]; done {
+			continue
+		}
+		var p *profile.Compiled
+		err := g.retry(ctx, "load profile", func() (err error) {
+			p, err = g.store.Profile(ctx, n.profile)
+			if errors.Is(err, ErrNotFound) {
+				return nil // refused per message below
+			}
+			return err
+		})
+		if err != nil {
+			g.abandon(b, err)
+			return
+		}
+		profiles[n.profile] = p
+	}
+
+	up := newUpkeepSet()
+	inBatch := map[frameKey]bool{}
+	var readings []Reading
+	var pending, rejected, stored, ignored, copies []*item
+	for _, it := range b.items {
+		if it.rej != nil {
+			rejected = append(rejected, it)
+			continue
+		}
+		if it.ignored {
+			ignored = append(ignored, it)
+			continue
+		}
+		n, ok := nodes[it.key]
+		if !ok {
+			pending = append(pending, it)
+			continue
+		}
+		p := profiles[n.profile]
+		if p == nil {
+			it.rej = &rejection{RejectInvalid, "node's profile " + n.profile + " does not exist"}
+			rejected = append(rejected, it)
+			continue
+		}
+		rs, rej := g.readingsOf(it, n, p, up, inBatch)
+		switch {
+		case rej != nil:
+			it.rej = rej
+			rejected = append(rejected, it)
+		case it.copyOf:
+			copies = append(copies, it)
+		default:
+			it.node, it.readings = n.id, rs
+			readings = append(readings, rs...)
+			stored = append(stored, it)
+		}
+	}
+
+	inserted, err := g.insert(ctx, readings, up)
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		// Something in the batch is refused for good: find out which messages, one by one.
+		inserted, stored, rejected, err = g.insertEach(ctx, up, stored, rejected)
+	}
+	if err != nil {
+		g.abandon(b, err)
+		return
+	}
+	for _, it := range pending {
+		if err := g.retry(ctx, "record pending device", func() error {
+			return g.store.recordPending(ctx, it.source, it.key.id(), it.label, it.event, it.msg.Topic, it.msg.Payload, it.msg.Received)
+		}); err != nil {
+			g.abandon(b, err)
+			return
+		}
+	}
+	if len(rejected) > 0 {
+		rows := make([]RejectedMessage, 0, len(rejected))
+		for _, it := range rejected {
+			rows = append(rows, RejectedMessage{ReceivedAt: it.msg.Received, Topic: it.msg.Topic, Payload: it.msg.Payload,
+				Reason: it.rej.reason, Detail: it.rej.detail})
+		}
+		if err := g.retry(ctx, "record rejected messages", func() error { return g.store.rejectMany(ctx, rows) }); err != nil {
+			g.abandon(b, err)
+			return
+		}
+	}
+
+	// Committed: acknowledge, in the order the batches were made.
+	g.acks.wait(b.seq)
+	for _, it := range b.items {
+		it.msg.Ack()
+	}
+	for _, it := range stored {
+		if it.lw != nil && it.lw.Kind == lorawan.KindUp {
+			if g.frames.record(it.node, it.lw.FCnt, it.hash, it.at) {
+				up.node(it.node).resets++
+				g.log.Info("frame counter reset", "node", it.node, "dev_eui", it.key.eui, "f_cnt", it.lw.FCnt)
+			}
+		}
+		if it.lw != nil && it.lw.Kind == lorawan.KindJoin {
+			g.frames.joined(it.node)
+		}
+	}
+	g.acks.done()
+	acked = true
+
+	g.upkeep.add(up)
+
+	g.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	g.metrics.readingsStored.Add(float64(inserted))
+	g.metrics.readingsDuplicate.Add(float64(len(readings) - inserted))
+	g.metrics.messages.WithLabelValues("stored").Add(float64(len(stored)))
+	g.metrics.messages.WithLabelValues("copy").Add(float64(len(copies)))
+	g.metrics.messages.WithLabelValues("ignored").Add(float64(len(ignored)))
+	g.metrics.messages.WithLabelValues("pending").Add(float64(len(pending)))
+	g.metrics.messages.WithLabelValues("rejected").Add(float64(len(rejected)))
+	for _, it := range rejected {
+		g.metrics.rejections.WithLabelValues(it.rej.reason).Inc()
+		g.log.Warn("message rejected", "topic", it.msg.Topic, "reason", it.rej.reason, "detail", it.rej.detail)
+	}
+	for _, it := range pending {
+		g.log.Info("message from an unregistered device", "source", it.source, "device", it.key.String(), "topic", it.msg.Topic)
+	}
+}
+
+// insert commits readings, retrying on failure; a *ValidationError is returned at once.
+func (g *Ingest) insert(ctx context.Context, readings []Reading, up *upkeepSet) (int, error) {
+	var inserted int
+	err := g.retry(ctx, "commit readings", func() (err error) {
+		inserted, err = g.store.commitReadings(ctx, readings, up)
+		return err
+	})
+	return inserted, err
+}
+
+// insertEach commits message by message after the batch as a whole was refused, moving the
+// refused messages to the rejected ones.
+func (g *Ingest) insertEach(ctx context.Context, up *upkeepSet, stored, rejected []*item) (int, []*item, []*item, error) {
+	var total int
+	var ok []*item
+	for _, it := range stored {
+		n, err := g.insert(ctx, it.readings, up)
+		var ve *ValidationError
+		switch {
+		case errors.As(err, &ve):
+			it.rej = &rejection{RejectRefused, ve.Error()}
+			rejected = append(rejected, it)
+		case err != nil:
+			return 0, nil, nil, err
+		default:
+			total += n
+			ok = append(ok, it)
+		}
+	}
+	return total, ok, rejected, nil
+}
+
+// abandon leaves a batch unacknowledged: the broker (or device) delivers it again when the
+// session resumes.
+func (g *Ingest) abandon(b *batch, err error) {
+	g.metrics.messages.WithLabelValues("abandoned").Add(float64(len(b.items)))
+	g.log.Error("ingest gave up on a batch; its messages stay unacknowledged for redelivery",
+		"messages", len(b.items), "err", err)
+}

@@ -1,0 +1,321 @@
+package fieldnodes
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// upkeepSet is node upkeep waiting to be written: the newest value of each (node, metric) and,
+// per node, the newest of what it sent (last seen, link figures, status, joins, downlinks),
+// plus the node_upkeep_pending rows it covers. Merging two sets keeps the newest of each.
+type upkeepSet struct {
+	latest  map[latestKey]latestVal
+	nodes   map[int64]*nodeState
+	markers []int64
+}
+
+type latestKey struct {
+	node   int64
+	metric int16
+}
+
+type latestVal struct {
+	ts    time.Time
+	value float64
+}
+
+// nodeState is what a node's messages say beyond its readings. Zero values mean "nothing new".
+type nodeState struct {
+	seen     time.Time // newest time the node was heard
+	readings bool      // it got readings (the ReadingsListener hears of it)
+
+	linkAt   time.Time // the uplink the link figures below are from
+	gateways *int16
+	sf       *int16
+	freq     *int64
+	fcnt     *int64
+	resets   int32 // frame counter resets seen
+
+	marginAt time.Time
+	margin   *float64
+
+	joined time.Time
+
+	downlinkAt     time.Time
+	downlinkStatus string
+}
+
+func newUpkeepSet() *upkeepSet {
+	return &upkeepSet{latest: map[latestKey]latestVal{}, nodes: map[int64]*nodeState{}}
+}
+
+func (u *upkeepSet) empty() bool { return len(u.latest) == 0 && len(u.nodes) == 0 && len(u.markers) == 0 }
+
+// size is what bounds a set's memory: its (node, metric) and node entries.
+func (u *upkeepSet) size() int { return len(u.latest) + len(u.nodes) }
+
+func (u *upkeepSet) node(id int64) *nodeState {
+	n := u.nodes[id]
+	if n == nil {
+		n = &nodeState{}
+		u.nodes[id] = n
+	}
+	return n
+}
+
+func (u *upkeepSet) addLatest(node int64, metric int16, v latestVal) {
+	k := latestKey{node, metric}
+	if old, ok := u.latest[k]; !ok || old.ts.Before(v.ts) {
+		u.latest[k] = v
+	}
+}
+
+// addReadings adds committed readings (sorted by node, metric, time: the last of each key is
+// its newest).
+func (u *upkeepSet) addReadings(rows []Reading, ids map[string]int16) {
+	var cur *nodeState
+	var curID int64
+	for i, r := range rows {
+		if i+1 < len(rows) && rows[i+1].NodeID == r.NodeID && rows[i+1].Metric == r.Metric {
+			continue // an older reading of the same key
+		}
+		u.addLatest(r.NodeID, ids[r.Metric], latestVal{ts: r.TS, value: r.Value})
+		if cur == nil || curID != r.NodeID {
+			cur, curID = u.node(r.NodeID), r.NodeID
+			cur.readings = true
+		}
+		cur.seenAt(r.TS)
+	}
+}
+
+func (n *nodeState) seenAt(t time.Time) {
+	if t.After(n.seen) {
+		n.seen = t
+	}
+}
+
+func (n *nodeState) merge(o *nodeState) {
+	n.seenAt(o.seen)
+	n.readings = n.readings || o.readings
+	if !o.linkAt.IsZero() && !o.linkAt.Before(n.linkAt) {
+		n.linkAt, n.gateways, n.sf, n.freq, n.fcnt = o.linkAt, o.gateways, o.sf, o.freq, o.fcnt
+	}
+	n.resets += o.resets
+	if o.margin != nil && !o.marginAt.Before(n.marginAt) {
+		n.marginAt, n.margin = o.marginAt, o.margin
+	}
+	if o.joined.After(n.joined) {
+		n.joined = o.joined
+	}
+	if o.downlinkStatus != "" && !o.downlinkAt.Before(n.downlinkAt) {
+		n.downlinkAt, n.downlinkStatus = o.downlinkAt, o.downlinkStatus
+	}
+}
+
+func (u *upkeepSet) merge(o *upkeepSet) {
+	for k, v := range o.latest {
+		u.addLatest(k.node, k.metric, v)
+	}
+	for id, n := range o.nodes {
+		u.node(id).merge(n)
+	}
+	u.markers = append(u.markers, o.markers...)
+}
+
+// readingNodes are the nodes that got readings, ascending.
+func (u *upkeepSet) readingNodes() []int64 {
+	out := make([]int64, 0, len(u.nodes))
+	for id, n := range u.nodes {
+		if n.readings {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// upkeepArrays are a set as the column arrays upkeepSQL takes, sorted by node (and metric), so
+// that concurrent writers lock rows in the same order.
+type upkeepArrays struct {
+	lNode   []int64
+	lMetric []int16
+	lTS     []time.Time
+	lValue  []float64
+
+	nNode       []int64
+	nSeen       []*time.Time
+	nGateways   []*int16
+	nSF         []*int16
+	nFreq       []*int64
+	nFCnt       []*int64
+	nResets     []int32
+	nMargin     []*float64
+	nJoined     []*time.Time
+	nDownAt     []*time.Time
+	nDownStatus []*string
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (u *upkeepSet) arrays() upkeepArrays {
+	keys := make([]latestKey, 0, len(u.latest))
+	for k := range u.latest {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b latestKey) int {
+		if c := cmp.Compare(a.node, b.node); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.metric, b.metric)
+	})
+	a := upkeepArrays{
+		lNode: make([]int64, len(keys)), lMetric: make([]int16, len(keys)), lTS: make([]time.Time, len(keys)), lValue: make([]float64, len(keys)),
+	}
+	for i, k := range keys {
+		v := u.latest[k]
+		a.lNode[i], a.lMetric[i], a.lTS[i], a.lValue[i] = k.node, k.metric, v.ts, v.value
+	}
+	ids := make([]int64, 0, len(u.nodes))
+	for id := range u.nodes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		n := u.nodes[id]
+		var status *string
+		if n.downlinkStatus != "" {
+			s := n.downlinkStatus
+			status = &s
+		}
+		a.nNode = append(a.nNode, id)
+		a.nSeen = append(a.nSeen, timePtr(n.seen))
+		a.nGateways = append(a.nGateways, n.gateways)
+		a.nSF = append(a.nSF, n.sf)
+		a.nFreq = append(a.nFreq, n.freq)
+		a.nFCnt = append(a.nFCnt, n.fcnt)
+		a.nResets = append(a.nResets, n.resets)
+		a.nMargin = append(a.nMargin, n.margin)
+		a.nJoined = append(a.nJoined, timePtr(n.joined))
+		a.nDownAt = append(a.nDownAt, timePtr(n.downlinkAt))
+		a.nDownStatus = append(a.nDownStatus, status)
+	}
+	return a
+}
+
+// upkeepWriter writes node upkeep behind the ingest: committers add what their batches leave,
+// coalescing into one set, and one goroutine writes the set in one statement as soon as the
+// previous write is done, then tells the ReadingsListener which nodes changed. Under light load
+// every batch is written moments after its commit; under heavy load many batches' upkeep merges
+// into one write, so a node reporting often costs one node_latest update per write, not one
+// per message.
+type upkeepWriter struct {
+	store    *Store
+	log      *slog.Logger
+	listener ReadingsListener
+	max      int // entries a pending set may hold before add waits
+	retryMin time.Duration
+	retryMax time.Duration
+	onError  func()
+
+	mu      sync.Mutex
+	pending *upkeepSet
+	wake    chan struct{} // cap 1: something is pending
+	room    *sync.Cond    // on mu: pending was taken
+	stopped bool
+}
+
+func newUpkeepWriter(store *Store, log *slog.Logger, listener ReadingsListener, max int, retryMin, retryMax time.Duration, onError func()) *upkeepWriter {
+	w := &upkeepWriter{store: store, log: log, listener: listener, max: max, retryMin: retryMin, retryMax: retryMax, onError: onError,
+		pending: newUpkeepSet(), wake: make(chan struct{}, 1)}
+	w.room = sync.NewCond(&w.mu)
+	return w
+}
+
+// add merges set into what is pending; while the pending set is full (the database is slow or
+// away) it waits, which holds back the committers and so the ingest.
+func (w *upkeepWriter) add(set *upkeepSet) {
+	if set.empty() {
+		return
+	}
+	w.mu.Lock()
+	for w.pending.size() >= w.max && !w.stopped {
+		w.room.Wait()
+	}
+	w.pending.merge(set)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run writes pending sets until ctx ends (nothing more will be added by then), then writes what
+// is left, trying until drain ends.
+func (w *upkeepWriter) run(ctx, drain context.Context) {
+	for {
+		select {
+		case <-w.wake:
+			w.flush(ctx)
+		case <-ctx.Done():
+			w.mu.Lock()
+			w.stopped = true
+			w.room.Broadcast()
+			w.mu.Unlock()
+			w.flush(drain)
+			return
+		}
+	}
+}
+
+func (w *upkeepWriter) take() *upkeepSet {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	set := w.pending
+	w.pending = newUpkeepSet()
+	w.room.Broadcast()
+	return set
+}
+
+func (w *upkeepWriter) flush(ctx context.Context) {
+	set := w.take()
+	if set.empty() {
+		return
+	}
+	pause := w.retryMin
+	for {
+		err := w.store.writeUpkeepTx(ctx, set)
+		if err == nil {
+			break
+		}
+		if w.onError != nil {
+			w.onError()
+		}
+		if ctx.Err() != nil {
+			// Readings are committed; their node_upkeep_pending rows let the next start repair this.
+			w.log.Error("node upkeep not written; left for repair", "nodes", len(set.nodes), "err", err)
+			return
+		}
+		w.log.Error("node upkeep write failed; retrying", "err", err, "retry_in", pause)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, w.retryMax)
+		// What arrived meanwhile goes into the same write.
+		set.merge(w.take())
+	}
+	if w.listener != nil {
+		if ids := set.readingNodes(); len(ids) > 0 {
+			w.listener.ReadingsCommitted(ctx, ids)
+		}
+	}
+}
