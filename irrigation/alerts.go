@@ -25,6 +25,13 @@ const (
 	AlertValveUnexpectedlyOpen = "valve_unexpectedly_open"
 	AlertZoneWithoutValve      = "zone_without_valve"
 	AlertScheduleSkipped       = "schedule_skipped"
+	AlertEmergencyStop         = "emergency_stop"      // subject farm:<id>
+	AlertLeak                  = "leak"                // flow while every valve metered is closed
+	AlertFlowHigh              = "flow_high"           // more than nominal + tolerance: zones shut off
+	AlertFlowLow               = "flow_low"            // less than nominal − tolerance
+	AlertValveStuckOpen        = "valve_stuck_open"    // reported open after a confirmed close or its duration
+	AlertActuatorFailed        = "actuator_failed"     // a pump or master valve did not switch on
+	AlertRunNotAdmitted        = "run_waited_too_long" // a run gave up waiting for its source
 )
 
 // Alert is something a person should look at.

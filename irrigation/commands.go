@@ -45,15 +45,18 @@ type Command struct {
 	SentAt        *time.Time // the last publish
 	AckedAt       *time.Time
 	Reason        string // why it was queued, or why it failed
+	// AfterID is the command that must be acknowledged before this one is sent (a zone's open
+	// waits for its source's pump); if that one fails, this one expires unsent.
+	AfterID *string
 }
 
 const commandColumns = `c.id::text, c.controller_id, c.run_id, c.action, c.valve, c.duration_s, c.created_at, c.expires_at,
-	c.state, c.attempts, c.next_attempt_at, c.sent_at, c.acked_at, c.reason`
+	c.state, c.attempts, c.next_attempt_at, c.sent_at, c.acked_at, c.reason, c.after_id::text`
 
 func scanCommand(row pgx.Row) (Command, error) {
 	var c Command
 	err := row.Scan(&c.ID, &c.ControllerID, &c.RunID, &c.Action, &c.Valve, &c.DurationS, &c.CreatedAt, &c.ExpiresAt,
-		&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason)
+		&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason, &c.AfterID)
 	return c, interpretError(err, "command")
 }
 
@@ -82,6 +85,7 @@ type newCommand struct {
 	valve        *int
 	durationS    *int
 	reason       string
+	after        *string // sent only once this command is acknowledged
 }
 
 type queued struct {
@@ -94,9 +98,9 @@ type queued struct {
 func (t *txn) enqueue(ctx context.Context, s *Store, c newCommand) (queued, error) {
 	q := queued{id: uuid.NewString(), expiresAt: t.now.Add(s.cfg.CommandTTL)}
 	_, err := t.tx.Exec(ctx, `INSERT INTO commands (id, controller_id, run_id, action, valve, duration_s, created_at,
-			expires_at, state, next_attempt_at, reason)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $7, $9)`,
-		q.id, c.controllerID, c.runID, c.action, c.valve, c.durationS, t.now, q.expiresAt, c.reason)
+			expires_at, state, next_attempt_at, reason, after_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $7, $9, $10)`,
+		q.id, c.controllerID, c.runID, c.action, c.valve, c.durationS, t.now, q.expiresAt, c.reason, c.after)
 	if err != nil {
 		return queued{}, interpretError(err, "queue command")
 	}
@@ -131,10 +135,10 @@ func (t *txn) lockRunCommand(ctx context.Context, runID int64, action string) (C
 // run to lock first).
 func (t *txn) peekCommand(ctx context.Context, id string) (claimedCommand, error) {
 	var c claimedCommand
-	err := t.tx.QueryRow(ctx, `SELECT `+commandColumns+`, ctl.uid, ctl.farm_id
+	err := t.tx.QueryRow(ctx, `SELECT `+commandColumns+`, ctl.uid, ctl.farm_id, ctl.transport, ctl.dev_eui,
+			COALESCE(ctl.lorawan_fport, 0), NULL::text
 		FROM commands c JOIN controllers ctl ON ctl.id = c.controller_id WHERE c.id = $1`, id).
-		Scan(&c.ID, &c.ControllerID, &c.RunID, &c.Action, &c.Valve, &c.DurationS, &c.CreatedAt, &c.ExpiresAt,
-			&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason, &c.controllerUID, &c.farmID)
+		Scan(c.scanTargets()...)
 	return c, interpretError(err, "command")
 }
 
@@ -173,6 +177,18 @@ type claimedCommand struct {
 	Command
 	controllerUID string
 	farmID        int64
+	transport     string
+	devEUI        *string
+	fport         int
+	// afterState is the state of the command this one waits for (nil: it waits for none):
+	// one claimed while that one is expired or rejected is expired unsent.
+	afterState *string
+}
+
+func (c *claimedCommand) scanTargets() []any {
+	return []any{&c.ID, &c.ControllerID, &c.RunID, &c.Action, &c.Valve, &c.DurationS, &c.CreatedAt, &c.ExpiresAt,
+		&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason, &c.AfterID,
+		&c.controllerUID, &c.farmID, &c.transport, &c.devEUI, &c.fport, &c.afterState}
 }
 
 func (c claimedCommand) wire() fieldnodes.Command {
@@ -187,11 +203,16 @@ func (c claimedCommand) wire() fieldnodes.Command {
 }
 
 // claimDue locks up to limit due commands that no other dispatcher holds, oldest due first.
-// The locks last until the transaction ends, so a command is in one dispatcher's hands at a time.
+// The locks last until the transaction ends, so a command is in one dispatcher's hands at a
+// time. A command waiting for another is due once that one is acknowledged (to be sent), has
+// failed (to be expired), or its own expires_at has come (to be expired).
 func (t *txn) claimDue(ctx context.Context, limit int) ([]claimedCommand, error) {
-	rows, err := t.tx.Query(ctx, `SELECT `+commandColumns+`, ctl.uid, ctl.farm_id
+	rows, err := t.tx.Query(ctx, `SELECT `+commandColumns+`, ctl.uid, ctl.farm_id, ctl.transport, ctl.dev_eui,
+			COALESCE(ctl.lorawan_fport, 0), p.state
 		FROM commands c JOIN controllers ctl ON ctl.id = c.controller_id
+		LEFT JOIN commands p ON p.id = c.after_id
 		WHERE c.state IN ('pending', 'sent') AND c.next_attempt_at <= $1
+			AND (p.id IS NULL OR p.state IN ('acked', 'expired', 'rejected') OR c.expires_at <= $1)
 		ORDER BY c.next_attempt_at, c.seq
 		LIMIT $2
 		FOR UPDATE OF c SKIP LOCKED`, t.now, limit)
@@ -200,8 +221,7 @@ func (t *txn) claimDue(ctx context.Context, limit int) ([]claimedCommand, error)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimedCommand, error) {
 		var c claimedCommand
-		err := r.Scan(&c.ID, &c.ControllerID, &c.RunID, &c.Action, &c.Valve, &c.DurationS, &c.CreatedAt, &c.ExpiresAt,
-			&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason, &c.controllerUID, &c.farmID)
+		err := r.Scan(c.scanTargets()...)
 		return c, err
 	})
 	return out, interpretError(err, "claim commands")
@@ -227,10 +247,14 @@ func (t *txn) postpone(ctx context.Context, id string, next time.Time) error {
 	return interpretError(err, "postpone command")
 }
 
-// nextDue returns when the earliest command in flight is due (ok false: none is).
+// nextDue returns when the earliest command in flight is due (ok false: none is). One waiting
+// for another is due at its expiry at the latest; the ack it waits for wakes the dispatchers.
 func (s *Store) nextDue(ctx context.Context) (time.Time, bool, error) {
 	var next *time.Time
-	err := s.db.QueryRow(ctx, `SELECT min(next_attempt_at) FROM commands WHERE state IN ('pending', 'sent')`).Scan(&next)
+	err := s.db.QueryRow(ctx, `SELECT min(CASE WHEN p.state IN ('pending', 'sent') THEN c.expires_at
+			ELSE c.next_attempt_at END)
+		FROM commands c LEFT JOIN commands p ON p.id = c.after_id
+		WHERE c.state IN ('pending', 'sent')`).Scan(&next)
 	if err != nil {
 		return time.Time{}, false, interpretError(err, "next due command")
 	}

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/aghali/aghali/fieldnodes"
+	"github.com/aghali/aghali/fieldnodes/codec/valvecmd"
 )
 
 // ControllerHandler applies what controllers report, acks and valve states, to runs and valves.
@@ -26,6 +28,51 @@ var _ fieldnodes.ControllerHandler = (*ControllerHandler)(nil)
 // NewControllerHandler returns the handler for store.
 func NewControllerHandler(store *Store) *ControllerHandler {
 	return &ControllerHandler{store: store, log: store.log.With("part", "controller-handler")}
+}
+
+// stuckGrace is how long past its run's end (or its confirmed close) a valve may still be
+// reported open before it is taken to be stuck open.
+const stuckGrace = 10 * time.Second
+
+// stuckOpen handles a valve with no live run reported open after the controller confirmed
+// closing it: the valve is stuck (mechanically, or the controller lies). It raises a critical
+// alert, and sends one more close when the alert is new. It reports whether that was the case.
+func (h *ControllerHandler) stuckOpen(ctx context.Context, t *txn, ctl controllerRef, uid string, v *lockedValve, at time.Time) (bool, error) {
+	var action string
+	var ackedAt *time.Time
+	err := t.tx.QueryRow(ctx, `SELECT action, acked_at FROM commands
+		WHERE controller_id = $1 AND (valve = $2 OR action = 'close_all') AND state = 'acked'
+		ORDER BY acked_at DESC, seq DESC LIMIT 1`, v.controllerID, v.channel).Scan(&action, &ackedAt)
+	if errors.Is(err, ErrNotFound) || errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, interpretError(err, "last acked command")
+	}
+	if action == ActionOpen || ackedAt == nil || at.Sub(*ackedAt) < stuckGrace {
+		return false, nil
+	}
+	var open bool
+	if err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM alerts WHERE farm_id = $1 AND kind = $2 AND subject = $3
+		AND resolved_at IS NULL)`, ctl.farmID, AlertValveStuckOpen, subjectValve(v.id)).Scan(&open); err != nil {
+		return false, interpretError(err, "stuck alert")
+	}
+	if open {
+		return true, nil
+	}
+	if err := t.raiseAlert(ctx, h.store, Alert{FarmID: ctl.farmID, Kind: AlertValveStuckOpen, Severity: SeverityCritical,
+		Subject: subjectValve(v.id), Message: fmt.Sprintf("Valve %d (controller %s channel %d) is reported open at %s although the controller confirmed closing it at %s: it is stuck open. Another close was sent; check the valve.",
+			v.id, uid, v.channel, at.Format(time.RFC3339), ackedAt.Format(time.RFC3339))}); err != nil {
+		return true, err
+	}
+	inFlight, err := t.closeInFlight(ctx, v.controllerID, v.channel)
+	if err != nil || inFlight {
+		return true, err
+	}
+	ch := v.channel
+	_, err = t.enqueue(ctx, h.store, newCommand{controllerID: v.controllerID, action: ActionClose, valve: &ch,
+		reason: "valve reported open after a confirmed close (stuck open)"})
+	return true, err
 }
 
 // stateClockTolerance is how far a controller's clock may run behind ours when its report says
@@ -94,6 +141,7 @@ func (h *ControllerHandler) HandleAck(ctx context.Context, ack fieldnodes.Contro
 		ok := ack.Status == "ok"
 		if ok {
 			err = t.markAcked(ctx, cmd.ID, at)
+			t.notify = true // commands waiting for this one (a zone's open behind its pump) are due now
 		} else {
 			err = t.markRejected(ctx, cmd.ID, at, "rejected by the controller: "+ack.Reason)
 		}
@@ -141,6 +189,10 @@ func (h *ControllerHandler) openConfirmed(ctx context.Context, t *txn, c claimed
 	if run != nil && (run.State == RunOpen || run.State == RunClosing) {
 		return nil // a state report got there first, or a stop is already closing it
 	}
+	if v != nil && v.role != RoleZone && v.holdUntil != nil {
+		// A pump or master valve switched on (or kept on) for its source's runs.
+		return t.resolveAlert(ctx, c.farmID, AlertActuatorFailed, subjectValve(v.id))
+	}
 	// The valve opened for a run that is over (it was stopped, or its open expired before the
 	// ack came back): close it unless something else now holds the valve.
 	if v == nil || v.liveRunID != nil {
@@ -162,6 +214,14 @@ func (h *ControllerHandler) openConfirmed(ctx context.Context, t *txn, c claimed
 }
 
 func (h *ControllerHandler) openRejected(ctx context.Context, t *txn, c claimedCommand, v *lockedValve, run *Run, reason string) error {
+	if run == nil && v != nil && v.role != RoleZone {
+		if err := t.actuatorFailed(ctx, v.id, c.ID); err != nil {
+			return err
+		}
+		return t.raiseAlert(ctx, h.store, Alert{FarmID: c.farmID, Kind: AlertActuatorFailed, Severity: SeverityCritical,
+			Subject: subjectValve(v.id), Message: fmt.Sprintf("Controller %s rejected switching on the %s on channel %d: %s; the zones waiting for it did not start.",
+				c.controllerUID, v.role, v.channel, reason)})
+	}
 	if run == nil || (run.State != RunStarting && run.State != RunPlanned) {
 		return nil
 	}
@@ -216,15 +276,22 @@ func (h *ControllerHandler) HandleState(ctx context.Context, st fieldnodes.Contr
 		if err != nil {
 			return err
 		}
+		valves, err := t.lockControllerValves(ctx, ctl.id) // and the farm, before anything else
+		if err != nil {
+			return err
+		}
+		var prevVolume *float64
+		var prevSeen *time.Time
+		if err := t.tx.QueryRow(ctx, `SELECT volume_l, last_seen_at FROM controllers WHERE id = $1`, ctl.id).Scan(&prevVolume, &prevSeen); err != nil {
+			return interpretError(err, "controller volume")
+		}
 		if err := t.controllerSeen(ctx, ctl.id, received, st.FlowLPM, st.VolumeL); err != nil {
 			return err
 		}
+		fresh := prevSeen == nil || !received.Before(*prevSeen)
+		sources := map[int64]bool{}
 		if len(st.Valves) == 0 {
-			return nil
-		}
-		valves, err := t.lockControllerValves(ctx, ctl.id)
-		if err != nil {
-			return err
+			return h.meter(ctx, t, ctl, st, prevVolume, fresh, at)
 		}
 		channels := make([]int, 0, len(st.Valves))
 		for ch := range st.Valves {
@@ -243,6 +310,9 @@ func (h *ControllerHandler) HandleState(ctx context.Context, st fieldnodes.Contr
 			if state != ValveOpen && state != ValveClosed {
 				state = ValveUnknown
 			}
+			if v.state != state && v.sourceID != nil {
+				sources[*v.sourceID] = true // a stray open valve closed frees capacity
+			}
 			if err := t.setValveState(ctx, v.id, state, at); err != nil {
 				return err
 			}
@@ -250,17 +320,56 @@ func (h *ControllerHandler) HandleState(ctx context.Context, st fieldnodes.Contr
 				return err
 			}
 		}
-		return nil
+		for src := range sources {
+			if err := t.admitQueue(ctx, ctl.farmID, src); err != nil {
+				return err
+			}
+		}
+		return h.meter(ctx, t, ctl, st, prevVolume, fresh, at)
 	})
+}
+
+// meter applies a state report's flow and totaliser: the volume since the previous report is
+// shared among the runs open on the controller, and the flow is judged (leak, high, low).
+// A report older than the last one is not judged.
+func (h *ControllerHandler) meter(ctx context.Context, t *txn, ctl controllerRef, st fieldnodes.ControllerState, prevVolume *float64, fresh bool, at time.Time) error {
+	if !fresh {
+		return nil
+	}
+	m := controllerMeter(ctl.farmID, ctl.id, st.ControllerUID)
+	if st.VolumeL != nil && prevVolume != nil && *st.VolumeL > *prevVolume {
+		if err := t.shareVolume(ctx, m, *st.VolumeL-*prevVolume); err != nil {
+			return err
+		}
+	}
+	if st.FlowLPM == nil {
+		return nil
+	}
+	return t.judgeFlow(ctx, m, *st.FlowLPM, at)
 }
 
 func (h *ControllerHandler) reconcile(ctx context.Context, t *txn, ctl controllerRef, uid string, v *lockedValve, state string, at time.Time) error {
 	s := h.store
+	if v.role != RoleZone && v.holdUntil != nil {
+		// A pump or master valve that should be on.
+		if state == ValveOpen {
+			return t.resolveAlert(ctx, ctl.farmID, AlertValveUnexpectedlyOpen, subjectValve(v.id))
+		}
+		return nil
+	}
 	if v.liveRunID == nil {
 		switch state {
 		case ValveClosed:
-			return t.resolveAlert(ctx, ctl.farmID, AlertValveUnexpectedlyOpen, subjectValve(v.id))
+			for _, kind := range []string{AlertValveUnexpectedlyOpen, AlertValveStuckOpen} {
+				if err := t.resolveAlert(ctx, ctl.farmID, kind, subjectValve(v.id)); err != nil {
+					return err
+				}
+			}
+			return nil
 		case ValveOpen:
+			if stuck, err := h.stuckOpen(ctx, t, ctl, uid, v, at); err != nil || stuck {
+				return err
+			}
 			inFlight, err := t.closeInFlight(ctx, v.controllerID, v.channel)
 			if err != nil || inFlight {
 				return err
@@ -278,6 +387,16 @@ func (h *ControllerHandler) reconcile(ctx context.Context, t *txn, ctl controlle
 	}
 	run, err := t.lockRun(ctx, *v.liveRunID)
 	if err != nil {
+		return err
+	}
+	if state == ValveOpen && run.State == RunOpen && run.EndsAt != nil && at.After(run.EndsAt.Add(stuckGrace)) {
+		// It should have closed by itself at ends_at.
+		if err := t.raiseAlert(ctx, s, Alert{FarmID: ctl.farmID, Kind: AlertValveStuckOpen, Severity: SeverityCritical,
+			Subject: subjectValve(v.id), Message: fmt.Sprintf("Valve %d (controller %s channel %d) is still open at %s, %s after run %d should have ended; closing it.",
+				v.id, uid, v.channel, at.Format(time.RFC3339), at.Sub(*run.EndsAt).Round(time.Second), run.ID)}); err != nil {
+			return err
+		}
+		_, err := t.closeRun(ctx, s, *v, run.ID, "the valve did not close by itself at the end of its duration")
 		return err
 	}
 	switch {
@@ -302,4 +421,69 @@ func (h *ControllerHandler) reconcile(ctx context.Context, t *txn, ctl controlle
 		return t.setRunState(ctx, run.ID, RunOpen, note, runTimes{startedAt: at, endsAt: ends})
 	}
 	return nil
+}
+
+// ErrNotControllerUplink: a LoRaWAN uplink that is not from a registered controller on its
+// command port; the caller treats it as a node's uplink.
+var ErrNotControllerUplink = errors.New("irrigation: not a controller uplink")
+
+// HandleLoRaWANUplink applies an uplink of a LoRaWAN controller (identified by its DevEUI) on
+// its command port: an ack (matched to the controller's command by its 16-bit reference,
+// preferring one still in flight) or a state report, in the compact layout of package valvecmd.
+// Network-server adapters call it for every uplink of a controller's DevEUI; it returns
+// ErrNotControllerUplink for an unknown DevEUI or another port, and the decoder's error for a
+// payload it cannot read.
+func (h *ControllerHandler) HandleLoRaWANUplink(ctx context.Context, devEUI string, fport int, payload []byte, received time.Time) error {
+	var id int64
+	var uid string
+	var port *int
+	err := h.store.db.QueryRow(ctx, `SELECT id, uid, lorawan_fport FROM controllers WHERE dev_eui = $1 AND transport = 'lorawan'`,
+		devEUI).Scan(&id, &uid, &port)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotControllerUplink
+	}
+	if err != nil {
+		return interpretError(err, "controller by DevEUI")
+	}
+	want := DefaultLoRaWANFPort
+	if port != nil {
+		want = *port
+	}
+	if fport != want {
+		return ErrNotControllerUplink
+	}
+	up, err := valvecmd.DecodeUplink(payload)
+	if err != nil {
+		return err
+	}
+	if up.Ack != nil {
+		var cmdID string
+		err := h.store.db.QueryRow(ctx, `SELECT id::text FROM commands
+			WHERE controller_id = $1 AND substr(replace(id::text, '-', ''), 1, 4) = $2
+			ORDER BY state IN ('pending', 'sent') DESC, seq DESC LIMIT 1`, id, fmt.Sprintf("%04x", up.Ack.Ref)).Scan(&cmdID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			h.log.Warn("LoRaWAN ack for no known command dropped", "controller", uid, "ref", fmt.Sprintf("%04x", up.Ack.Ref))
+			return nil
+		}
+		if err != nil {
+			return interpretError(err, "command by reference")
+		}
+		a := fieldnodes.ControllerAck{ControllerUID: uid, CommandID: cmdID, Status: "ok", ReceivedAt: received}
+		if !up.Ack.OK {
+			a.Status, a.Reason = "rejected", up.Ack.Reason()
+		}
+		return h.HandleAck(ctx, a)
+	}
+	st := fieldnodes.ControllerState{ControllerUID: uid, TS: up.State.TS, Valves: map[int]string{}, FlowLPM: up.State.FlowLPM,
+		VolumeL: up.State.VolumeL, ReceivedAt: received}
+	if st.TS.IsZero() {
+		st.TS = received
+	}
+	for ch, open := range up.State.Open {
+		st.Valves[ch] = ValveClosed
+		if open {
+			st.Valves[ch] = ValveOpen
+		}
+	}
+	return h.HandleState(ctx, st)
 }

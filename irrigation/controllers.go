@@ -26,17 +26,22 @@ const (
 
 // Controller drives the valves numbered 1…255 on its channels.
 type Controller struct {
-	ID         int64
-	UID        string // MQTT user name and topic id: [A-Za-z0-9._-]{1,64}
-	FarmID     int64
-	Name       string
-	Transport  string  // mqtt (default) or lorawan
-	DevEUI     *string // 16 lower-case hex digits; required for lorawan
-	Location   *geom.Point
-	LastSeenAt *time.Time
-	FlowLPM    *float64
-	VolumeL    *float64
-	CreatedAt  time.Time
+	ID        int64
+	UID       string // MQTT user name and topic id: [A-Za-z0-9._-]{1,64}
+	FarmID    int64
+	Name      string
+	Transport string  // mqtt (default) or lorawan
+	DevEUI    *string // 16 lower-case hex digits; required for lorawan
+	// LoRaWANClass is A (default for LoRaWAN: a downlink waits for the controller's next
+	// uplink) or C (listens continuously); nil for MQTT controllers.
+	LoRaWANClass *string
+	// LoRaWANFPort carries commands down and acks and states up; nil: DefaultLoRaWANFPort.
+	LoRaWANFPort *int
+	Location     *geom.Point
+	LastSeenAt   *time.Time
+	FlowLPM      *float64
+	VolumeL      *float64
+	CreatedAt    time.Time
 }
 
 var (
@@ -67,15 +72,32 @@ func validateController(c *Controller) error {
 	if c.Transport == TransportLoRaWAN && c.DevEUI == nil {
 		return invalid("dev_eui", "required for a LoRaWAN controller")
 	}
+	if c.Transport != TransportLoRaWAN {
+		if c.LoRaWANClass != nil || c.LoRaWANFPort != nil {
+			return invalid("lorawan_class", "only for a LoRaWAN controller")
+		}
+		return nil
+	}
+	if c.LoRaWANClass == nil {
+		a := "A"
+		c.LoRaWANClass = &a
+	}
+	if *c.LoRaWANClass != "A" && *c.LoRaWANClass != "C" {
+		return invalid("lorawan_class", "%q is not A or C", *c.LoRaWANClass)
+	}
+	if c.LoRaWANFPort != nil && (*c.LoRaWANFPort < 1 || *c.LoRaWANFPort > 223) {
+		return invalid("lorawan_fport", "%d is not 1–223", *c.LoRaWANFPort)
+	}
 	return nil
 }
 
-const controllerColumns = `id, uid, farm_id, name, transport, dev_eui, geom, last_seen_at, flow_lpm, volume_l, created_at`
+const controllerColumns = `id, uid, farm_id, name, transport, dev_eui, geom, last_seen_at, flow_lpm, volume_l, created_at,
+	lorawan_class, lorawan_fport`
 
 func scanController(row pgx.Row) (Controller, error) {
 	var c Controller
 	err := row.Scan(&c.ID, &c.UID, &c.FarmID, &c.Name, &c.Transport, &c.DevEUI, &c.Location, &c.LastSeenAt,
-		&c.FlowLPM, &c.VolumeL, &c.CreatedAt)
+		&c.FlowLPM, &c.VolumeL, &c.CreatedAt, &c.LoRaWANClass, &c.LoRaWANFPort)
 	return c, interpretError(err, "controller")
 }
 
@@ -86,9 +108,10 @@ func (s *Store) CreateController(ctx context.Context, c Controller) (_ Controlle
 	if err := validateController(&c); err != nil {
 		return Controller{}, "", err
 	}
-	created, err := scanController(s.db.QueryRow(ctx, `INSERT INTO controllers (uid, farm_id, name, transport, dev_eui, geom, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+controllerColumns,
-		c.UID, c.FarmID, c.Name, c.Transport, c.DevEUI, c.Location, s.now()))
+	created, err := scanController(s.db.QueryRow(ctx, `INSERT INTO controllers (uid, farm_id, name, transport, dev_eui, geom, created_at,
+			lorawan_class, lorawan_fport)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+controllerColumns,
+		c.UID, c.FarmID, c.Name, c.Transport, c.DevEUI, c.Location, s.now(), c.LoRaWANClass, c.LoRaWANFPort))
 	if err != nil {
 		return Controller{}, "", err
 	}
@@ -152,14 +175,18 @@ func (s *Store) UpdateController(ctx context.Context, c Controller) (Controller,
 	if err := validateController(&c); err != nil {
 		return Controller{}, err
 	}
-	return scanController(s.db.QueryRow(ctx, `UPDATE controllers SET name = $2, dev_eui = $3, geom = $4
-		WHERE id = $1 RETURNING `+controllerColumns, c.ID, c.Name, c.DevEUI, c.Location))
+	return scanController(s.db.QueryRow(ctx, `UPDATE controllers SET name = $2, dev_eui = $3, geom = $4,
+			lorawan_class = $5, lorawan_fport = $6
+		WHERE id = $1 RETURNING `+controllerColumns, c.ID, c.Name, c.DevEUI, c.Location, c.LoRaWANClass, c.LoRaWANFPort))
 }
 
 // DeleteController deletes a controller and its valves. One with a valve being watered is not
 // deleted (ErrBusy). Its MQTT secret is fieldnodes' to revoke.
 func (s *Store) DeleteController(ctx context.Context, id int64) error {
 	return s.withTx(ctx, func(t *txn) error {
+		if err := t.lockFarmOf(ctx, `SELECT farm_id FROM controllers WHERE id = $1`, id); err != nil {
+			return interpretError(err, fmt.Sprintf("controller %d", id))
+		}
 		if _, err := t.tx.Exec(ctx, `SELECT 1 FROM valves WHERE controller_id = $1 ORDER BY id FOR UPDATE`, id); err != nil {
 			return interpretError(err, "lock valves of controller")
 		}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aghali/aghali/fieldnodes"
+	"github.com/aghali/aghali/fieldnodes/codec/valvecmd"
 )
 
 // CommandSender delivers a command to a controller: it publishes it (MQTT QoS 1) and returns
@@ -17,8 +19,40 @@ type CommandSender interface {
 	SendCommand(ctx context.Context, controllerUID string, cmd fieldnodes.Command) error
 }
 
+// Downlink is a command for a LoRaWAN controller, encoded in the compact layout of package
+// valvecmd (docs/lorawan-controller.md), to be queued at its network server.
+type Downlink struct {
+	CommandID     string
+	ControllerUID string
+	DevEUI        string // 16 lower-case hex digits
+	FPort         int
+	Payload       []byte
+	// ExpiresAt: the network server must drop the downlink if it has not gone out by then
+	// (ChirpStack: the queue item's expiresAt; The Things Stack: the push's expiry), and the
+	// controller ignores it after then anyway.
+	ExpiresAt time.Time
+}
+
+// DownlinkSender queues a downlink at a LoRaWAN network server (ChirpStack
+// application/{app}/device/{dev_eui}/command/down, The Things Stack
+// v3/{app}/devices/{id}/down/push) and returns once the network server's MQTT broker has it.
+// Package fieldnodes' network-server adapters are to satisfy it.
+type DownlinkSender interface {
+	SendDownlink(ctx context.Context, dl Downlink) error
+}
+
+// DefaultLoRaWANFPort is the FPort of controller commands and their acks when a controller
+// does not name one.
+const DefaultLoRaWANFPort = 10
+
+// errNoDownlinks: a LoRaWAN controller's command with no network server to send it through.
+var errNoDownlinks = errors.New("no LoRaWAN network server is configured for downlinks")
+
 // DispatcherConfig tunes a Dispatcher. Zero values mean the defaults.
 type DispatcherConfig struct {
+	// Downlinks sends the commands of LoRaWAN controllers. Nil: they are retried until they
+	// expire (and their runs fail with an alert), as with an unreachable broker.
+	Downlinks DownlinkSender
 	// PollInterval is the longest the dispatcher waits without a notification before looking
 	// for due commands (LISTEN/NOTIFY normally wakes it at once). Default 1 s.
 	PollInterval time.Duration
@@ -211,10 +245,21 @@ func (d *Dispatcher) dispatchBatch(ctx context.Context) (sent, claimed int, err 
 		for _, c := range cmds {
 			now := d.store.now()
 			switch {
+			case c.afterState != nil && (*c.afterState == CommandExpired || *c.afterState == CommandRejected):
+				reason := fmt.Sprintf("not sent: the command it waited for, %s, %s", *c.AfterID, *c.afterState)
+				if err := t.markExpired(dbCtx, c.ID, reason); err != nil {
+					return err
+				}
+				c.Reason = reason
+				expired = append(expired, c)
+				continue
 			case !now.Before(c.ExpiresAt):
 				reason := fmt.Sprintf("expired at %s unacknowledged after %d attempt(s)", c.ExpiresAt.Format(time.RFC3339), c.Attempts)
 				if c.Attempts == 0 {
 					reason = fmt.Sprintf("expired at %s without being sent", c.ExpiresAt.Format(time.RFC3339))
+				}
+				if c.Attempts == 0 && c.afterState != nil && *c.afterState != CommandAcked {
+					reason += fmt.Sprintf(": it waited for %s (%s)", *c.AfterID, *c.afterState)
 				}
 				if err := t.markExpired(dbCtx, c.ID, reason); err != nil {
 					return err
@@ -279,7 +324,27 @@ func (d *Dispatcher) retryAt(now time.Time, c claimedCommand) time.Time {
 func (d *Dispatcher) send(ctx context.Context, c claimedCommand) error {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	defer cancel()
-	return d.sender.SendCommand(ctx, c.controllerUID, c.wire())
+	if c.transport != TransportLoRaWAN {
+		return d.sender.SendCommand(ctx, c.controllerUID, c.wire())
+	}
+	if d.cfg.Downlinks == nil {
+		return errNoDownlinks
+	}
+	if c.devEUI == nil {
+		return fmt.Errorf("controller %s has no DevEUI", c.controllerUID)
+	}
+	w := c.wire()
+	payload, err := valvecmd.EncodeCommand(valvecmd.Command{Action: w.Action, Ref: valvecmd.RefOf(w.ID), Valve: w.Valve,
+		DurationS: w.DurationS, ExpiresAt: w.ExpiresAt})
+	if err != nil {
+		return err
+	}
+	fport := c.fport
+	if fport == 0 {
+		fport = DefaultLoRaWANFPort
+	}
+	return d.cfg.Downlinks.SendDownlink(ctx, Downlink{CommandID: c.ID, ControllerUID: c.controllerUID, DevEUI: *c.devEUI,
+		FPort: fport, Payload: payload, ExpiresAt: c.ExpiresAt})
 }
 
 // settleExpired fails the run of a command the dispatcher has expired and raises an alert,
@@ -336,6 +401,15 @@ func (s *Store) settleExpired(ctx context.Context, c claimedCommand) error {
 		case c.Action != ActionOpen && run == nil:
 			return t.raiseAlert(ctx, s, Alert{FarmID: c.farmID, Kind: AlertCommandExpired, Severity: SeverityCritical, Subject: subject,
 				Message: fmt.Sprintf("The %s %s. The valve may still be open.", what, cmd.Reason)})
+		case c.Action == ActionOpen && run == nil && v != nil && v.role != RoleZone:
+			if err := t.actuatorFailed(ctx, v.id, c.ID); err != nil {
+				return err
+			}
+			if strings.HasPrefix(cmd.Reason, "withdrawn") {
+				return nil
+			}
+			return t.raiseAlert(ctx, s, Alert{FarmID: c.farmID, Kind: AlertActuatorFailed, Severity: SeverityCritical, Subject: subject,
+				Message: fmt.Sprintf("The %s (%s) %s; the zones waiting for it did not start.", v.role, what, cmd.Reason)})
 		}
 		return nil
 	})

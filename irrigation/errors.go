@@ -16,6 +16,10 @@ var ErrConflict = errors.New("irrigation: conflict")
 // For rules and schedules this is not a failure: the zone is being (or was just) watered.
 var ErrBusy = errors.New("irrigation: busy")
 
+// ErrEmergencyStop: an emergency stop is in force on the farm; nothing is watered until a
+// person releases it. It is also ErrBusy, so rules and schedules treat it as "not now".
+var ErrEmergencyStop = fmt.Errorf("irrigation: emergency stop in force: %w", ErrBusy)
+
 // ValidationError is input that cannot be accepted; Problem says why in words a person can act on.
 type ValidationError struct {
 	Field   string

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // RunMonitorConfig tunes a RunMonitor. Zero values mean the defaults.
@@ -17,6 +19,9 @@ type RunMonitorConfig struct {
 	CloseGrace time.Duration
 	// BatchSize is the most runs looked at per sweep. Default 200.
 	BatchSize int
+	// MaxWait is the longest a run waits for its water source (capacity, power, energy
+	// window) before it is aborted with an alert. Default 24 h.
+	MaxWait time.Duration
 }
 
 // RunMonitor closes out runs that the controller's acks and reports have not: open runs past
@@ -44,6 +49,9 @@ func NewRunMonitor(store *Store, cfg RunMonitorConfig) (*RunMonitor, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 200
 	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 24 * time.Hour
+	}
 	return &RunMonitor{store: store, cfg: cfg, log: store.log.With("part", "run-monitor"), svc: service{name: "run monitor"}}, nil
 }
 
@@ -64,14 +72,23 @@ func (m *RunMonitor) Start(ctx context.Context) error {
 // Stop ends the monitor and waits for it.
 func (m *RunMonitor) Stop() { m.svc.stop() }
 
-// Sweep looks at every run needing attention once and returns how many it changed.
+// Sweep looks at every run needing attention once and returns how many it changed: it admits
+// waiting runs whose source now allows them (an energy window opened, capacity freed by a run
+// that ended on another instance) and aborts those that waited too long, closes out open runs
+// past their end, settles runs whose commands are all finished, and judges node flow meters.
 func (m *RunMonitor) Sweep(ctx context.Context) (int, error) {
+	var errs []error
+	if err := m.admitWaiting(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.store.judgeNodeMeters(ctx, m.store.now().Add(-5*time.Minute)); err != nil {
+		errs = append(errs, err)
+	}
 	runs, err := m.store.runsNeedingAttention(ctx, m.store.now().Add(-m.cfg.CloseGrace), m.cfg.BatchSize)
 	if err != nil {
-		return 0, err
+		return 0, errors.Join(append(errs, err)...)
 	}
 	changed := 0
-	var errs []error
 	for _, r := range runs {
 		did, err := m.settle(ctx, r.ID)
 		if err != nil {
@@ -159,4 +176,71 @@ func (m *RunMonitor) settle(ctx context.Context, runID int64) (changed bool, err
 		return nil
 	})
 	return changed && err == nil, err
+}
+
+// admitWaiting runs each water source's queue once, and aborts runs that waited past MaxWait.
+func (m *RunMonitor) admitWaiting(ctx context.Context) error {
+	s := m.store
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT z.farm_id, r.water_source_id FROM irrigation_runs r
+		JOIN zones z ON z.id = r.zone_id WHERE r.state = 'planned'`)
+	if err != nil {
+		return interpretError(err, "waiting runs")
+	}
+	type queue struct {
+		farm   int64
+		source *int64
+	}
+	queues, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (queue, error) {
+		var q queue
+		err := r.Scan(&q.farm, &q.source)
+		return q, err
+	})
+	if err != nil {
+		return interpretError(err, "waiting runs")
+	}
+	var errs []error
+	for _, q := range queues {
+		err := s.withTx(ctx, func(t *txn) error {
+			if err := t.lockFarm(ctx, q.farm); err != nil {
+				return err
+			}
+			stale, err := s.queryRuns(ctx, t.tx, `WHERE z.farm_id = $1 AND r.water_source_id IS NOT DISTINCT FROM $2
+				AND r.state = 'planned' AND r.created_at <= $3 ORDER BY r.id`, q.farm, q.source, t.now.Add(-m.cfg.MaxWait))
+			if err != nil {
+				return err
+			}
+			for _, r := range stale {
+				why := fmt.Sprintf("gave up after waiting %s for its water source (%s)", m.cfg.MaxWait, r.WaitReason)
+				if err := t.endRun(ctx, r.ID, RunAborted, why); err != nil {
+					return err
+				}
+				if err := t.raiseAlert(ctx, s, Alert{FarmID: r.FarmID, Kind: AlertRunNotAdmitted, Severity: SeverityWarning,
+					Subject: subjectZone(r.ZoneID), Message: fmt.Sprintf("Run %d of zone %d %s; the zone was not watered.", r.ID, r.ZoneID, why)}); err != nil {
+					return err
+				}
+			}
+			if q.source != nil {
+				return t.admitQueue(ctx, q.farm, *q.source)
+			}
+			// Runs with no source are admitted when they are created; one still planned lost
+			// its source while it waited.
+			if st, err := t.stopInForce(ctx, q.farm); err != nil || st != nil {
+				return err
+			}
+			loose, err := s.queryRuns(ctx, t.tx, `WHERE z.farm_id = $1 AND r.water_source_id IS NULL AND r.state = 'planned' ORDER BY r.id`, q.farm)
+			if err != nil {
+				return err
+			}
+			for _, r := range loose {
+				if err := t.launch(ctx, r.ID); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("farm %d queue: %w", q.farm, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -11,7 +11,10 @@ import (
 )
 
 // Run states: planned → starting → open → closing → done, or aborted (stopped before its open
-// was sent) or failed (the controller refused, or never confirmed, a command).
+// was sent, or while it waited) or failed (the controller refused, or never confirmed, a
+// command). A run stays planned while it waits for its water source (capacity, power, energy
+// window: WaitReason says which); starting means its open command (and its source's pump or
+// master valve before it) is on its way.
 const (
 	RunPlanned  = "planned"
 	RunStarting = "starting"
@@ -51,6 +54,17 @@ type Run struct {
 	EndedAt     *time.Time
 	EndReason   string
 	UpdatedAt   time.Time
+	// WaterSourceID is the source the run draws on and FlowLPM the flow it was admitted with
+	// (its valve's nominal flow; nil: unknown, so it runs alone on its source).
+	WaterSourceID *int64
+	FlowLPM       *float64
+	// Priority orders the source's queue before creation time: 1 for a manual override.
+	Priority int
+	// WaitReason says why a planned run is still waiting; "" once admitted.
+	WaitReason string
+	// VolumeL is the water metered for the run so far (nil: no meter said).
+	VolumeL    *float64
+	OverrideID *int64
 }
 
 // Live reports whether the run still holds its valve.
@@ -79,6 +93,8 @@ type RunRequest struct {
 	RequestedBy *int64
 	// Reason records why, e.g. "mean soil_vwc 0.152 < 0.18 over 1h (3 readings)".
 	Reason string
+
+	override *Override // set by CreateOverride: ahead of the queue, past rest and energy window
 }
 
 func validateRunRequest(r *RunRequest) error {
@@ -98,14 +114,16 @@ func validateRunRequest(r *RunRequest) error {
 }
 
 const runColumns = `r.id, r.zone_id, z.farm_id, r.valve_id, r.origin, r.origin_id, r.requested_by, r.reason, r.state,
-	r.duration_s, r.created_at, r.started_at, r.ends_at, r.ended_at, r.end_reason, r.updated_at`
+	r.duration_s, r.created_at, r.started_at, r.ends_at, r.ended_at, r.end_reason, r.updated_at,
+	r.water_source_id, r.flow_lpm, r.priority, r.wait_reason, r.volume_l, r.override_id`
 
 const runFrom = ` FROM irrigation_runs r JOIN zones z ON z.id = r.zone_id `
 
 func scanRun(row pgx.Row) (Run, error) {
 	var r Run
 	err := row.Scan(&r.ID, &r.ZoneID, &r.FarmID, &r.ValveID, &r.Origin, &r.OriginID, &r.RequestedBy, &r.Reason, &r.State,
-		&r.DurationS, &r.CreatedAt, &r.StartedAt, &r.EndsAt, &r.EndedAt, &r.EndReason, &r.UpdatedAt)
+		&r.DurationS, &r.CreatedAt, &r.StartedAt, &r.EndsAt, &r.EndedAt, &r.EndReason, &r.UpdatedAt,
+		&r.WaterSourceID, &r.FlowLPM, &r.Priority, &r.WaitReason, &r.VolumeL, &r.OverrideID)
 	return r, interpretError(err, "run")
 }
 
@@ -145,10 +163,13 @@ func (s *Store) RunEvents(ctx context.Context, runID int64) ([]RunEvent, error) 
 	})
 }
 
-// StartRun waters the zone of a valve. In one transaction it caps the duration at the zone's
-// max runtime, refuses a valve that already has a live run (ErrBusy) and, for automatic
-// origins, a zone still resting its min_off_s after the last run (ErrBusy), persists the run
-// and queues its open command; the dispatcher sends it once the transaction commits.
+// StartRun waters the zone of a valve. In one transaction, under the farm's lock, it refuses
+// what must not water at all (an emergency stop in force: ErrEmergencyStop; a valve with a
+// live run, a zone held closed by an override, or for automatic origins a zone still resting
+// its min_off_s: ErrBusy), caps the duration at the zone's max runtime, persists the run and
+// admits it to its water source: if the source has the capacity, power and energy window for
+// it now, its open command (behind the source's pump or master valve) is queued and the run is
+// starting; otherwise it stays planned, waiting its turn. The dispatchers are woken at commit.
 func (s *Store) StartRun(ctx context.Context, req RunRequest) (Run, error) {
 	if err := validateRunRequest(&req); err != nil {
 		return Run{}, err
@@ -165,16 +186,25 @@ func (s *Store) StartRun(ctx context.Context, req RunRequest) (Run, error) {
 	return run, err
 }
 
-// startRun is StartRun inside a transaction that has locked the valve.
+// startRun is StartRun inside a transaction that has locked the valve (and so its farm).
 func (t *txn) startRun(ctx context.Context, s *Store, v lockedValve, req RunRequest) (Run, error) {
 	if err := validateRunRequest(&req); err != nil {
 		return Run{}, err
+	}
+	if v.role != RoleZone {
+		return Run{}, invalid("valve_id", "valve %d is the %s of a water source; it is switched with the zones it feeds", v.id, v.role)
 	}
 	if v.zoneID == nil {
 		return Run{}, invalid("valve_id", "valve %d waters no zone", v.id)
 	}
 	if v.liveRunID != nil {
 		return Run{}, fmt.Errorf("valve %d already has run %d: %w", v.id, *v.liveRunID, ErrBusy)
+	}
+	if err := t.refuseIfStopped(ctx, v.farmID); err != nil {
+		return Run{}, err
+	}
+	if err := t.refuseIfHeld(ctx, *v.zoneID); err != nil {
+		return Run{}, err
 	}
 	var maxRuntime, minOff int
 	var lastEnd *time.Time
@@ -196,31 +226,28 @@ func (t *txn) startRun(ctx context.Context, s *Store, v lockedValve, req RunRequ
 		reason += fmt.Sprintf(" (capped from %d s to the zone's max runtime %d s)", duration, maxRuntime)
 		duration = maxRuntime
 	}
+	priority := 0
+	var overrideID *int64
+	if req.override != nil {
+		priority, overrideID = 1, &req.override.ID
+	}
 	var id int64
 	err = t.tx.QueryRow(ctx, `INSERT INTO irrigation_runs (zone_id, valve_id, origin, origin_id, requested_by, reason,
-			state, duration_s, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, 'planned', $7, $8, $8) RETURNING id`,
-		*v.zoneID, v.id, req.Origin, req.OriginID, req.RequestedBy, reason, duration, t.now).Scan(&id)
+			state, duration_s, created_at, updated_at, water_source_id, flow_lpm, priority, override_id)
+		VALUES ($1, $2, $3, $4, $5, $6, 'planned', $7, $8, $8, $9, $10, $11, $12) RETURNING id`,
+		*v.zoneID, v.id, req.Origin, req.OriginID, req.RequestedBy, reason, duration, t.now,
+		v.sourceID, v.nominalFlow, priority, overrideID).Scan(&id)
 	if err != nil {
 		return Run{}, interpretError(err, "insert run")
 	}
 	if err := t.addEvent(ctx, id, RunPlanned, reason); err != nil {
 		return Run{}, err
 	}
-	// A close still queued for this valve (an orphan, or a failed run's) must not reach the
-	// controller after this open.
-	if err := t.supersedeCloses(ctx, v.controllerID, v.channel, fmt.Sprintf("superseded by run %d", id)); err != nil {
-		return Run{}, err
-	}
-	ch, dur := v.channel, duration
-	cmd, err := t.enqueue(ctx, s, newCommand{controllerID: v.controllerID, runID: &id, action: ActionOpen,
-		valve: &ch, durationS: &dur, reason: "start run"})
-	if err != nil {
-		return Run{}, err
-	}
-	note := fmt.Sprintf("open command %s queued for %s channel %d, %d s, expires %s",
-		cmd.id, v.controllerUID, v.channel, duration, cmd.expiresAt.Format(time.RFC3339))
-	if err := t.setRunState(ctx, id, RunStarting, note, runTimes{}); err != nil {
+	if v.sourceID == nil {
+		if err := t.launch(ctx, id); err != nil {
+			return Run{}, err
+		}
+	} else if err := t.admitQueue(ctx, v.farmID, *v.sourceID); err != nil {
 		return Run{}, err
 	}
 	s.metrics.runsStarted.WithLabelValues(req.Origin).Inc()
@@ -294,6 +321,13 @@ func (t *txn) stopRun(ctx context.Context, s *Store, v lockedValve, r Run, note 
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return Run{}, err
 		}
+		if errors.Is(err, ErrNotFound) && r.State == RunPlanned {
+			// Still waiting for its source: nothing was sent.
+			if err := t.endRun(ctx, r.ID, RunAborted, note+" (it was waiting: "+r.WaitReason+")"); err != nil {
+				return Run{}, err
+			}
+			return t.run(ctx, r.ID)
+		}
 		if err == nil && open.State == CommandPending && open.Attempts == 0 {
 			// Never sent: nothing to undo at the controller.
 			if err := t.markExpired(ctx, open.ID, "cancelled before it was sent: "+note); err != nil {
@@ -354,14 +388,29 @@ func (t *txn) setRunState(ctx context.Context, id int64, state, note string, ts 
 	return t.addEvent(ctx, id, state, note)
 }
 
-// endRun moves a run to done, aborted or failed, with the reason.
+// endRun moves a run to done, aborted or failed, with the reason. What it held of its water
+// source is released at once: the runs waiting there are admitted in order, and when none is
+// left running the source's pump and master valve are switched off.
 func (t *txn) endRun(ctx context.Context, id int64, state, reason string) error {
-	_, err := t.tx.Exec(ctx, `UPDATE irrigation_runs SET state = $2, updated_at = $3, ended_at = $3, end_reason = $4
-		WHERE id = $1`, id, state, t.now, reason)
+	var farmID int64
+	var sourceID *int64
+	err := t.tx.QueryRow(ctx, `UPDATE irrigation_runs r SET state = $2, updated_at = $3, ended_at = $3, end_reason = $4,
+			wait_reason = ''
+		FROM zones z WHERE r.id = $1 AND z.id = r.zone_id RETURNING z.farm_id, r.water_source_id`,
+		id, state, t.now, reason).Scan(&farmID, &sourceID)
 	if err != nil {
 		return interpretError(err, "end run")
 	}
-	return t.addEvent(ctx, id, state, reason)
+	if err := t.addEvent(ctx, id, state, reason); err != nil {
+		return err
+	}
+	if sourceID == nil {
+		return nil
+	}
+	if err := t.admitQueue(ctx, farmID, *sourceID); err != nil {
+		return err
+	}
+	return t.actuatorsOffIfIdle(ctx, farmID, *sourceID)
 }
 
 func (t *txn) addEvent(ctx context.Context, runID int64, state, note string) error {
@@ -378,10 +427,11 @@ func nullTime(t time.Time) *time.Time {
 }
 
 // runsNeedingAttention lists the live runs the run monitor must look at: open past ends_at +
-// grace, and starting, closing or planned runs with no command left in flight.
+// grace, and starting or closing runs with no command left in flight. (Planned runs wait for
+// their source; the monitor admits them separately.)
 func (s *Store) runsNeedingAttention(ctx context.Context, overdue time.Time, limit int) ([]Run, error) {
 	return s.queryRuns(ctx, s.db, `WHERE (r.state = 'open' AND r.ends_at <= $1)
-		OR (r.state IN ('planned', 'starting', 'closing') AND NOT EXISTS (
+		OR (r.state IN ('starting', 'closing') AND NOT EXISTS (
 			SELECT 1 FROM commands c WHERE c.run_id = r.id AND c.state IN ('pending', 'sent')))
 		ORDER BY r.id LIMIT $2`, overdue, limit)
 }

@@ -29,6 +29,19 @@ type Config struct {
 	// creation + CommandTTL, and is never sent (nor, by the controller, obeyed) after that.
 	// Default 60 s.
 	CommandTTL time.Duration
+	// ActuatorMargin is how much longer than the zone run it is switched on for a pump or
+	// master valve's open duration_s is (beyond the command TTL), so that a controller
+	// switching it off by itself (the server gone) does so after the zone valves. Default 30 s.
+	ActuatorMargin time.Duration
+	// LeakFlowLPM is the flow above which a meter with every valve it meters closed raises a
+	// leak alert. Default 1 L/min.
+	LeakFlowLPM float64
+	// FlowTolerance is how far (a fraction) metered flow may stray from the nominal flow of
+	// the valves open before an alert; above it on the high side the zones are shut off.
+	// Default 0.3 (±30 %).
+	FlowTolerance float64
+	// FlowSettle is how long after a valve opens or closes flow is not judged. Default 30 s.
+	FlowSettle time.Duration
 }
 
 // Store keeps the irrigation registry (zones, water sources, controllers, valves), runs and
@@ -62,6 +75,18 @@ func NewStore(db *pgxpool.Pool, secrets SecretIssuer, cfg Config) (*Store, error
 	}
 	if cfg.CommandTTL < time.Second {
 		return nil, fmt.Errorf("irrigation: CommandTTL %s is shorter than a second", cfg.CommandTTL)
+	}
+	if cfg.ActuatorMargin <= 0 {
+		cfg.ActuatorMargin = 30 * time.Second
+	}
+	if cfg.LeakFlowLPM <= 0 {
+		cfg.LeakFlowLPM = 1
+	}
+	if cfg.FlowTolerance <= 0 {
+		cfg.FlowTolerance = 0.3
+	}
+	if cfg.FlowSettle <= 0 {
+		cfg.FlowSettle = 30 * time.Second
 	}
 	m, err := newStoreMetrics(cfg.Registerer)
 	if err != nil {
@@ -98,10 +123,12 @@ const commandsChannel = "aghali_irrigation_commands"
 
 // txn is one database transaction and the moment its decisions are made at.
 //
-// Lock order, everywhere: valve → run → command. The dispatcher locks only commands, and never
-// waits on a run or valve while holding them, so no cycle can form.
+// Lock order, everywhere: rule or schedule → farm (advisory, see lockFarm) → valve → run →
+// command. The dispatcher locks only commands, and never waits on a run or valve while holding
+// them, so no cycle can form.
 type txn struct {
 	tx     pgx.Tx
+	s      *Store
 	now    time.Time
 	notify bool // a command was queued: wake the dispatchers at commit
 }
@@ -113,7 +140,7 @@ func (s *Store) withTx(ctx context.Context, fn func(t *txn) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	t := &txn{tx: tx, now: s.now()}
+	t := &txn{tx: tx, s: s, now: s.now()}
 	if err := fn(t); err != nil {
 		return err
 	}

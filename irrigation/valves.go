@@ -11,6 +11,13 @@ import (
 	"github.com/twpayne/go-geom"
 )
 
+// Valve roles.
+const (
+	RoleZone   = "zone"
+	RolePump   = "pump"
+	RoleMaster = "master"
+)
+
 // Valve states as a controller reports them.
 const (
 	ValveOpen    = "open"
@@ -28,6 +35,13 @@ type Valve struct {
 	Name           string
 	Location       *geom.Point
 	NominalFlowLPM *float64
+	// Role is zone (default: it waters ZoneID), pump or master: an actuator of WaterSourceID,
+	// switched on before the source's first zone valve opens and off after its last one closes.
+	Role          string
+	WaterSourceID *int64 // actuators only; a zone valve draws on its zone's source
+	// HoldUntil: an actuator that is on stays on at least until then (its open's duration_s);
+	// nil while off. Read-only.
+	HoldUntil *time.Time
 	// State is what the controller last reported (open, closed, unknown) and StateAt when;
 	// the live run says what should be. Both read-only.
 	State   string
@@ -46,6 +60,24 @@ func (s *Store) validateValve(ctx context.Context, v *Valve) error {
 	if err := positive("nominal_flow_lpm", v.NominalFlowLPM); err != nil {
 		return err
 	}
+	if v.Role == "" {
+		v.Role = RoleZone
+	}
+	switch v.Role {
+	case RoleZone:
+		if v.WaterSourceID != nil {
+			return invalid("water_source_id", "a zone valve draws on its zone's water source; only a pump or master valve names one")
+		}
+	case RolePump, RoleMaster:
+		if v.WaterSourceID == nil {
+			return invalid("water_source_id", "required for a %s", v.Role)
+		}
+		if v.ZoneID != nil {
+			return invalid("zone_id", "a %s serves its water source, not a zone", v.Role)
+		}
+	default:
+		return invalid("role", "%q is not one of zone, pump, master", v.Role)
+	}
 	c, err := s.Controller(ctx, v.ControllerID)
 	if errors.Is(err, ErrNotFound) {
 		return invalid("controller_id", "%d does not exist", v.ControllerID)
@@ -59,18 +91,23 @@ func (s *Store) validateValve(ctx context.Context, v *Valve) error {
 			return err
 		}
 	}
+	if v.WaterSourceID != nil {
+		if err := s.onFarm(ctx, "water_sources", *v.WaterSourceID, c.FarmID, "water_source_id"); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 const valveColumns = `v.id, v.controller_id, c.farm_id, v.channel, v.zone_id, v.name, v.geom, v.nominal_flow_lpm,
-	v.state, v.state_at, v.created_at`
+	v.role, v.water_source_id, v.hold_until, v.state, v.state_at, v.created_at`
 
 const valveFrom = ` FROM valves v JOIN controllers c ON c.id = v.controller_id `
 
 func scanValve(row pgx.Row) (Valve, error) {
 	var v Valve
 	err := row.Scan(&v.ID, &v.ControllerID, &v.FarmID, &v.Channel, &v.ZoneID, &v.Name, &v.Location, &v.NominalFlowLPM,
-		&v.State, &v.StateAt, &v.CreatedAt)
+		&v.Role, &v.WaterSourceID, &v.HoldUntil, &v.State, &v.StateAt, &v.CreatedAt)
 	return v, interpretError(err, "valve")
 }
 
@@ -81,9 +118,10 @@ func (s *Store) CreateValve(ctx context.Context, v Valve) (Valve, error) {
 		return Valve{}, err
 	}
 	var id int64
-	err := s.db.QueryRow(ctx, `INSERT INTO valves (controller_id, channel, zone_id, name, geom, nominal_flow_lpm, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		v.ControllerID, v.Channel, v.ZoneID, v.Name, v.Location, v.NominalFlowLPM, s.now()).Scan(&id)
+	err := s.db.QueryRow(ctx, `INSERT INTO valves (controller_id, channel, zone_id, name, geom, nominal_flow_lpm, role,
+			water_source_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		v.ControllerID, v.Channel, v.ZoneID, v.Name, v.Location, v.NominalFlowLPM, v.Role, v.WaterSourceID, s.now()).Scan(&id)
 	if err != nil {
 		return Valve{}, interpretError(err, "create valve")
 	}
@@ -158,8 +196,12 @@ func (s *Store) UpdateValve(ctx context.Context, v Valve) (Valve, error) {
 		if lv.liveRunID != nil && (lv.channel != v.Channel || !sameID(lv.zoneID, v.ZoneID)) {
 			return fmt.Errorf("valve %d is being watered by run %d; stop it before moving the valve: %w", v.ID, *lv.liveRunID, ErrBusy)
 		}
-		_, err = t.tx.Exec(ctx, `UPDATE valves SET channel = $2, zone_id = $3, name = $4, geom = $5, nominal_flow_lpm = $6
-			WHERE id = $1`, v.ID, v.Channel, v.ZoneID, v.Name, v.Location, v.NominalFlowLPM)
+		if lv.holdUntil != nil && (lv.channel != v.Channel || lv.role != v.Role || !sameID(lv.sourceID, v.WaterSourceID)) {
+			return fmt.Errorf("%s %d is on for its water source; wait until the source's runs end: %w", lv.role, v.ID, ErrBusy)
+		}
+		_, err = t.tx.Exec(ctx, `UPDATE valves SET channel = $2, zone_id = $3, name = $4, geom = $5, nominal_flow_lpm = $6,
+				role = $7, water_source_id = $8
+			WHERE id = $1`, v.ID, v.Channel, v.ZoneID, v.Name, v.Location, v.NominalFlowLPM, v.Role, v.WaterSourceID)
 		return interpretError(err, "update valve")
 	})
 	if err != nil {
@@ -185,6 +227,9 @@ func (s *Store) DeleteValve(ctx context.Context, id int64) error {
 		if lv.liveRunID != nil {
 			return fmt.Errorf("valve %d is being watered by run %d: %w", id, *lv.liveRunID, ErrBusy)
 		}
+		if lv.holdUntil != nil {
+			return fmt.Errorf("%s %d is on for its water source: %w", lv.role, id, ErrBusy)
+		}
 		_, err = t.tx.Exec(ctx, `DELETE FROM valves WHERE id = $1`, id)
 		return interpretError(err, "delete valve")
 	})
@@ -198,36 +243,52 @@ type lockedValve struct {
 	farmID        int64
 	channel       int
 	zoneID        *int64
+	role          string
+	sourceID      *int64 // an actuator's own source, or the source of a zone valve's zone
+	nominalFlow   *float64
 	state         string
 	stateAt       *time.Time
+	holdUntil     *time.Time // actuators: on until at least then; nil: off
+	holdCommand   *string
 	liveRunID     *int64
 }
 
-// lockValve locks a valve (first in the lock order) and reads its live run.
-func (t *txn) lockValve(ctx context.Context, id int64) (lockedValve, error) {
+const lockedValveColumns = `v.id, v.controller_id, c.uid, c.farm_id, v.channel, v.zone_id, v.role,
+	COALESCE(v.water_source_id, (SELECT z.water_source_id FROM zones z WHERE z.id = v.zone_id)),
+	v.nominal_flow_lpm, v.state, v.state_at, v.hold_until, v.hold_command::text`
+
+func scanLockedValve(row pgx.Row) (lockedValve, error) {
 	var v lockedValve
-	err := t.tx.QueryRow(ctx, `SELECT v.id, v.controller_id, c.uid, c.farm_id, v.channel, v.zone_id, v.state, v.state_at
-		FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1 FOR UPDATE OF v`, id).
-		Scan(&v.id, &v.controllerID, &v.controllerUID, &v.farmID, &v.channel, &v.zoneID, &v.state, &v.stateAt)
+	err := row.Scan(&v.id, &v.controllerID, &v.controllerUID, &v.farmID, &v.channel, &v.zoneID, &v.role, &v.sourceID,
+		&v.nominalFlow, &v.state, &v.stateAt, &v.holdUntil, &v.holdCommand)
+	return v, err
+}
+
+// lockValve locks a valve's farm, then the valve, and reads its live run.
+func (t *txn) lockValve(ctx context.Context, id int64) (lockedValve, error) {
+	if err := t.lockFarmOf(ctx, `SELECT c.farm_id FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1`, id); err != nil {
+		return lockedValve{}, interpretError(err, fmt.Sprintf("valve %d", id))
+	}
+	v, err := scanLockedValve(t.tx.QueryRow(ctx, `SELECT `+lockedValveColumns+`
+		FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1 FOR UPDATE OF v`, id))
 	if err != nil {
 		return v, interpretError(err, fmt.Sprintf("valve %d", id))
 	}
 	return v, t.readLiveRun(ctx, &v)
 }
 
-// lockControllerValves locks every valve of a controller, by channel.
+// lockControllerValves locks a controller's farm, then every valve of the controller, by channel.
 func (t *txn) lockControllerValves(ctx context.Context, controllerID int64) (map[int]*lockedValve, error) {
-	rows, err := t.tx.Query(ctx, `SELECT v.id, v.controller_id, c.uid, c.farm_id, v.channel, v.zone_id, v.state, v.state_at
+	if err := t.lockFarmOf(ctx, `SELECT farm_id FROM controllers WHERE id = $1`, controllerID); err != nil {
+		return nil, interpretError(err, "lock valves")
+	}
+	rows, err := t.tx.Query(ctx, `SELECT `+lockedValveColumns+`
 		FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.controller_id = $1
 		ORDER BY v.id FOR UPDATE OF v`, controllerID)
 	if err != nil {
 		return nil, interpretError(err, "lock valves")
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (lockedValve, error) {
-		var v lockedValve
-		err := r.Scan(&v.id, &v.controllerID, &v.controllerUID, &v.farmID, &v.channel, &v.zoneID, &v.state, &v.stateAt)
-		return v, err
-	})
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (lockedValve, error) { return scanLockedValve(r) })
 	if err != nil {
 		return nil, interpretError(err, "lock valves")
 	}
@@ -239,6 +300,17 @@ func (t *txn) lockControllerValves(ctx context.Context, controllerID int64) (map
 		out[list[i].channel] = &list[i]
 	}
 	return out, nil
+}
+
+// valveInfo reads a valve without locking it. Under the farm lock that is enough for the valves
+// of live runs: their channel, zone and controller cannot change while the run lives.
+func (t *txn) valveInfo(ctx context.Context, id int64) (lockedValve, error) {
+	v, err := scanLockedValve(t.tx.QueryRow(ctx, `SELECT `+lockedValveColumns+`
+		FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1`, id))
+	if err != nil {
+		return v, interpretError(err, fmt.Sprintf("valve %d", id))
+	}
+	return v, t.readLiveRun(ctx, &v)
 }
 
 func (t *txn) readLiveRun(ctx context.Context, v *lockedValve) error {
@@ -257,6 +329,9 @@ func (t *txn) readLiveRun(ctx context.Context, v *lockedValve) error {
 // id) of the zone's valves.
 func (t *txn) lockZoneValve(ctx context.Context, zoneID int64) (lockedValve, error) {
 	var id int64
+	if err := t.lockFarmOf(ctx, `SELECT farm_id FROM zones WHERE id = $1`, zoneID); err != nil {
+		return lockedValve{}, interpretError(err, fmt.Sprintf("zone %d", zoneID))
+	}
 	err := t.tx.QueryRow(ctx, `SELECT id FROM valves WHERE zone_id = $1 ORDER BY id LIMIT 1`, zoneID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return lockedValve{}, fmt.Errorf("zone %d: %w", zoneID, errNoValve)

@@ -37,8 +37,13 @@ type WaterSource struct {
 	Energy      string   // grid (default), solar, hydro, none
 	// EnergyWindows are the local times of day when the source has power; empty: always.
 	EnergyWindows []EnergyWindow
-	Location      *geom.Point
-	CreatedAt     time.Time
+	// PowerBudgetKW is the power a solar or hydro supply gives for pumping and
+	// SpecificEnergyKWhM3 what pumping one cubic metre takes; together they cap the flow the
+	// source delivers at once (budget / specific energy, m3/h). Nil: no power limit.
+	PowerBudgetKW       *float64
+	SpecificEnergyKWhM3 *float64
+	Location            *geom.Point
+	CreatedAt           time.Time
 }
 
 // EnergyWindow is a daily span of local time, "08:00" to "17:00"; From after To spans midnight.
@@ -69,14 +74,22 @@ func validateWaterSource(w *WaterSource) error {
 		return err
 	}
 	for i, win := range w.EnergyWindows {
-		from, err1 := time.Parse("15:04", win.From)
-		to, err2 := time.Parse("15:04", win.To)
-		if err1 != nil || err2 != nil {
-			return invalid("energy_windows", "window %d: want \"HH:MM\" times, got %q to %q", i+1, win.From, win.To)
+		from, to, err := windowMinutes(win)
+		if err != nil {
+			return invalid("energy_windows", "window %d: %v", i+1, err)
 		}
-		if from.Equal(to) {
+		if from == to {
 			return invalid("energy_windows", "window %d is empty", i+1)
 		}
+	}
+	if err := positive("power_budget_kw", w.PowerBudgetKW); err != nil {
+		return err
+	}
+	if err := positive("specific_energy_kwh_m3", w.SpecificEnergyKWhM3); err != nil {
+		return err
+	}
+	if (w.PowerBudgetKW == nil) != (w.SpecificEnergyKWhM3 == nil) {
+		return invalid("power_budget_kw", "a power budget needs specific_energy_kwh_m3 (what pumping a cubic metre takes), and the other way round")
 	}
 	if w.EnergyWindows == nil {
 		w.EnergyWindows = []EnergyWindow{}
@@ -84,12 +97,14 @@ func validateWaterSource(w *WaterSource) error {
 	return nil
 }
 
-const waterSourceColumns = `id, farm_id, name, kind, capacity_m3h, energy, energy_windows, geom, created_at`
+const waterSourceColumns = `id, farm_id, name, kind, capacity_m3h, energy, energy_windows, power_budget_kw,
+	specific_energy_kwh_m3, geom, created_at`
 
 func scanWaterSource(row pgx.Row) (WaterSource, error) {
 	var w WaterSource
 	var windows []byte
-	err := row.Scan(&w.ID, &w.FarmID, &w.Name, &w.Kind, &w.CapacityM3H, &w.Energy, &windows, &w.Location, &w.CreatedAt)
+	err := row.Scan(&w.ID, &w.FarmID, &w.Name, &w.Kind, &w.CapacityM3H, &w.Energy, &windows, &w.PowerBudgetKW,
+		&w.SpecificEnergyKWhM3, &w.Location, &w.CreatedAt)
 	if err != nil {
 		return WaterSource{}, interpretError(err, "water source")
 	}
@@ -109,9 +124,9 @@ func (s *Store) CreateWaterSource(ctx context.Context, w WaterSource) (WaterSour
 		return WaterSource{}, err
 	}
 	return scanWaterSource(s.db.QueryRow(ctx, `INSERT INTO water_sources (farm_id, name, kind, capacity_m3h, energy,
-			energy_windows, geom, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+waterSourceColumns,
-		w.FarmID, w.Name, w.Kind, w.CapacityM3H, w.Energy, windows, w.Location, s.now()))
+			energy_windows, power_budget_kw, specific_energy_kwh_m3, geom, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+waterSourceColumns,
+		w.FarmID, w.Name, w.Kind, w.CapacityM3H, w.Energy, windows, w.PowerBudgetKW, w.SpecificEnergyKWhM3, w.Location, s.now()))
 }
 
 // WaterSource returns one water source.
@@ -138,9 +153,9 @@ func (s *Store) UpdateWaterSource(ctx context.Context, w WaterSource) (WaterSour
 		return WaterSource{}, err
 	}
 	return scanWaterSource(s.db.QueryRow(ctx, `UPDATE water_sources SET name = $2, kind = $3, capacity_m3h = $4,
-			energy = $5, energy_windows = $6, geom = $7
+			energy = $5, energy_windows = $6, geom = $7, power_budget_kw = $8, specific_energy_kwh_m3 = $9
 		WHERE id = $1 RETURNING `+waterSourceColumns,
-		w.ID, w.Name, w.Kind, w.CapacityM3H, w.Energy, windows, w.Location))
+		w.ID, w.Name, w.Kind, w.CapacityM3H, w.Energy, windows, w.Location, w.PowerBudgetKW, w.SpecificEnergyKWhM3))
 }
 
 // DeleteWaterSource deletes a water source; its zones stay, with no source.
@@ -153,4 +168,17 @@ func (s *Store) DeleteWaterSource(ctx context.Context, id int64) error {
 		return fmt.Errorf("water source %d: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// FlowLimitM3H is the most the source may deliver at once: its capacity, or what its power
+// budget can pump, whichever is less; nil when neither limits it.
+func (w WaterSource) FlowLimitM3H() *float64 {
+	limit := w.CapacityM3H
+	if w.PowerBudgetKW != nil && w.SpecificEnergyKWhM3 != nil {
+		p := *w.PowerBudgetKW / *w.SpecificEnergyKWhM3
+		if limit == nil || p < *limit {
+			limit = &p
+		}
+	}
+	return limit
 }

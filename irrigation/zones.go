@@ -192,6 +192,9 @@ func (s *Store) UpdateZone(ctx context.Context, z Zone) (Zone, error) {
 // A zone being watered is not deleted (ErrBusy): stop its run first.
 func (s *Store) DeleteZone(ctx context.Context, id int64) error {
 	return s.withTx(ctx, func(t *txn) error {
+		if err := t.lockFarmOf(ctx, `SELECT farm_id FROM zones WHERE id = $1`, id); err != nil {
+			return interpretError(err, fmt.Sprintf("zone %d", id))
+		}
 		if _, err := t.tx.Exec(ctx, `SELECT 1 FROM valves WHERE zone_id = $1 ORDER BY id FOR UPDATE`, id); err != nil {
 			return interpretError(err, "lock valves of zone")
 		}
