@@ -120,9 +120,9 @@ type Ingest struct {
 	ctrl    chan mqttlink.Message // controller messages waiting for the handler
 	batches chan *batch           // batches waiting for a committer
 
-	gate     sync.RWMutex // handlers hold it shared while handing over a message; Stop exclusively
-	stopped  bool         // under gate
-	started  bool         // under gate
+	gate     sync.RWMutex  // handlers hold it shared while handing over a message; Stop exclusively
+	stopped  bool          // under gate
+	ready    chan struct{} // closed by Start: messages delivered earlier wait for it
 	stopOnce sync.Once
 	stopping chan struct{} // closed by Stop: handlers stop waiting for room
 	drain    chan struct{} // closed by Stop once no handler hands over any more
@@ -206,6 +206,7 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 		batches:  make(chan *batch),
 		stopping: make(chan struct{}),
 		drain:    make(chan struct{}),
+		ready:    make(chan struct{}),
 		nodes:    nodeCache{ttl: cfg.NodeCacheTTL, entries: map[nodeKey]nodeEntry{}},
 		frames:   frameTracker{window: cfg.DedupWindow, seed: maphash.MakeSeed(), nodes: map[int64]*frames{}},
 	}
@@ -261,9 +262,7 @@ func (g *Ingest) Start(ctx context.Context) error {
 		g.wg.Add(1)
 		go g.controllerLoop()
 	}
-	g.gate.Lock()
-	g.started = true
-	g.gate.Unlock()
+	close(g.ready)
 
 	type sub struct {
 		link    Subscriber
@@ -313,12 +312,12 @@ func (g *Ingest) repairLoop(ctx context.Context) {
 // arrive meanwhile are left unacknowledged for the broker (or device) to deliver again. Start
 // and Stop are not to be called concurrently.
 func (g *Ingest) Stop() {
-	if g.ctx == nil {
-		return
-	}
 	g.stopOnce.Do(func() {
 		close(g.stopping) // handlers waiting for room in the buffer give up (without acking)
-		g.gate.Lock()     // wait for handlers still handing over a message
+		if g.ctx == nil {
+			return // never started
+		}
+		g.gate.Lock() // wait for handlers still handing over a message
 		g.stopped = true
 		g.gate.Unlock()
 		close(g.drain)
@@ -379,11 +378,16 @@ func (g *Ingest) onUplink(m mqttlink.Message) {
 }
 
 // hand gives it to the batcher, waiting while the buffer is full (back-pressure on whoever
-// delivers).
+// delivers), and, for a message delivered before Start, until Start.
 func (g *Ingest) hand(it *item) {
+	select {
+	case <-g.ready:
+	case <-g.stopping:
+		return
+	}
 	g.gate.RLock()
 	defer g.gate.RUnlock()
-	if g.stopped || !g.started {
+	if g.stopped {
 		return
 	}
 	select {
@@ -397,9 +401,14 @@ func (g *Ingest) onController(m mqttlink.Message) {
 	if m.Received.IsZero() {
 		m.Received = g.cfg.Now()
 	}
+	select {
+	case <-g.ready:
+	case <-g.stopping:
+		return
+	}
 	g.gate.RLock()
 	defer g.gate.RUnlock()
-	if g.stopped || !g.started {
+	if g.stopped {
 		return
 	}
 	select {

@@ -103,13 +103,32 @@ func codecRejection(err error) *rejection {
 // notes in up what the message says of the node. A LoRaWAN frame the node sent already (within
 // DedupWindow, or earlier in this batch) gives nothing (it.copyOf).
 func (g *Ingest) readingsOf(it *item, node nodeInfo, p *profile.Compiled, up *upkeepSet, inBatch map[frameKey]bool) ([]Reading, *rejection) {
+	if ev := it.lw; ev != nil && ev.Kind == lorawan.KindUp {
+		at := ev.Time
+		if at.IsZero() {
+			at = it.msg.Received
+		}
+		it.hash = g.frames.hash(ev.Payload, ev.Object)
+		fk := frameKey{node.id, ev.FCnt, it.hash}
+		if inBatch[fk] || g.frames.isCopy(node.id, ev.FCnt, it.hash, at) {
+			it.copyOf = true
+			return nil, nil
+		}
+		inBatch[fk] = true
+	}
+	return messageReadings(it, node, p, up, g.cfg.MaxFuture)
+}
+
+// messageReadings is what a message of a known node gives: readings through the node's profile,
+// and what the message says of the node, noted in up.
+func messageReadings(it *item, node nodeInfo, p *profile.Compiled, up *upkeepSet, maxFuture time.Duration) ([]Reading, *rejection) {
 	var vals []profile.Value
 	var err error
 	if it.lw == nil {
 		if vals, err = p.Apply(nil, it.meas); err != nil {
 			return nil, &rejection{RejectInvalid, "profile " + p.Name + ": " + err.Error()}
 		}
-		return g.toReadings(node.id, vals, nil, it.msg.Received)
+		return toReadings(node.id, vals, nil, it.msg.Received, maxFuture)
 	}
 
 	ev := it.lw
@@ -122,13 +141,6 @@ func (g *Ingest) readingsOf(it *item, node nodeInfo, p *profile.Compiled, up *up
 	var extra []Reading
 	switch ev.Kind {
 	case lorawan.KindUp:
-		it.hash = g.frames.hash(ev.Payload, ev.Object)
-		fk := frameKey{node.id, ev.FCnt, it.hash}
-		if inBatch[fk] || g.frames.isCopy(node.id, ev.FCnt, it.hash, at) {
-			it.copyOf = true
-			return nil, nil
-		}
-		inBatch[fk] = true
 		ms, rej := decodeFrame(p, ev, at)
 		if rej != nil {
 			return nil, rej
@@ -182,7 +194,7 @@ func (g *Ingest) readingsOf(it *item, node nodeInfo, p *profile.Compiled, up *up
 	case lorawan.KindDownFailed:
 		ns.downlinkAt, ns.downlinkStatus = at, "failed: "+ev.Detail
 	}
-	return g.toReadings(node.id, vals, extra, it.msg.Received)
+	return toReadings(node.id, vals, extra, it.msg.Received, maxFuture)
 }
 
 // frameKey is a LoRaWAN frame within one batch.
@@ -237,7 +249,7 @@ func decodeFrame(p *profile.Compiled, ev *lorawan.Event, at time.Time) ([]codec.
 
 // toReadings makes readings of a profile's values (and extra ones), refusing a message with a
 // reading too far ahead of its receive time.
-func (g *Ingest) toReadings(node int64, vals []profile.Value, extra []Reading, received time.Time) ([]Reading, *rejection) {
+func toReadings(node int64, vals []profile.Value, extra []Reading, received time.Time, maxFuture time.Duration) ([]Reading, *rejection) {
 	out := make([]Reading, 0, len(vals)+len(extra))
 	for _, v := range vals {
 		out = append(out, Reading{NodeID: node, Metric: v.Metric, TS: v.Time, Value: v.Value, Flags: v.Flags})
@@ -246,11 +258,11 @@ func (g *Ingest) toReadings(node int64, vals []profile.Value, extra []Reading, r
 		r.Flags = flagsOf(r.Metric, r.Value)
 		out = append(out, r)
 	}
-	limit := received.Add(g.cfg.MaxFuture)
+	limit := received.Add(maxFuture)
 	for _, r := range out {
 		if r.TS.After(limit) {
 			return nil, &rejection{RejectFuture, fmt.Sprintf("%s at %s is more than %v after the receive time %s",
-				r.Metric, r.TS.UTC().Format(time.RFC3339), g.cfg.MaxFuture, received.UTC().Format(time.RFC3339))}
+				r.Metric, r.TS.UTC().Format(time.RFC3339), maxFuture, received.UTC().Format(time.RFC3339))}
 		}
 	}
 	return out, nil

@@ -213,13 +213,16 @@ func TestIngestStoresNativeReading(t *testing.T) {
 	if p := series.Points[0]; p.Mean != 0.234 || p.N != 1 {
 		t.Errorf("point %+v", p)
 	}
+	// The listener hears of the node once its latest values and health are written (just behind
+	// the commit).
+	eventually(t, time.Second, "the listener to hear of the node", func() bool { return r.listener.has(id) })
 	node, err := r.store.Node(ctx, id)
 	must(t, err)
 	if node.BatteryV == nil || *node.BatteryV != 3.61 || node.RSSIDBm == nil || *node.RSSIDBm != -71 ||
-		node.Latest["battery_v"].Value != 3.61 || node.Latest["rssi_dbm"].Value != -71 || node.Latest["soil_temp_c"].Value != 18.2 {
-		t.Errorf("node after ingest: battery %v rssi %v latest %+v", node.BatteryV, node.RSSIDBm, node.Latest)
+		node.Latest["battery_v"].Value != 3.61 || node.Latest["rssi_dbm"].Value != -71 || node.Latest["soil_temp_c"].Value != 18.2 ||
+		node.LastSeenAt == nil || !node.LastSeenAt.Equal(ts) {
+		t.Errorf("node after ingest: battery %v rssi %v last seen %v latest %+v", node.BatteryV, node.RSSIDBm, node.LastSeenAt, node.Latest)
 	}
-	eventually(t, time.Second, "the listener to hear of the node", func() bool { return r.listener.has(id) })
 	if n := r.count(t, "aghali_ingest_readings_stored_total", "", ""); n != 4 {
 		t.Errorf("readings stored = %v, want 4", n)
 	}

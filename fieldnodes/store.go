@@ -40,6 +40,9 @@ type StoreConfig struct {
 	// RejectedRetention: rejected messages older than this are deleted. Default 30 days;
 	// negative: kept for ever.
 	RejectedRetention time.Duration
+	// MissedIntervals is how many reporting intervals a node may miss before it counts as silent
+	// (NodeHealth, and the health monitor's alert). Default 3.
+	MissedIntervals int
 	// ProfileCacheTTL is how long a custom device profile is remembered; a change made by another
 	// process is seen within it. Default 1 minute.
 	ProfileCacheTTL time.Duration
@@ -100,6 +103,9 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	}
 	if cfg.MaxUnknownMetrics <= 0 {
 		cfg.MaxUnknownMetrics = 1000
+	}
+	if cfg.MissedIntervals <= 0 {
+		cfg.MissedIntervals = 3
 	}
 	if cfg.ProfileCacheTTL <= 0 {
 		cfg.ProfileCacheTTL = time.Minute

@@ -62,8 +62,18 @@ func (s *Store) CreateNode(ctx context.Context, n Node) (Node, error) {
 	if err := n.normalize(); err != nil {
 		return Node{}, err
 	}
+	return createNode(ctx, s.db, n)
+}
+
+// querier is what createNode needs of a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// createNode inserts the normalized node n (and clears a pending device of its uid or DevEUI).
+func createNode(ctx context.Context, q querier, n Node) (Node, error) {
 	var out Node
-	err := s.db.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		WITH ok AS (
 			SELECT $3::bigint IS NULL OR EXISTS (SELECT 1 FROM zones WHERE id = $3 AND farm_id = $2) AS zone_ok
 		), ins AS (

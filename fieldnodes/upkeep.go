@@ -53,7 +53,9 @@ func newUpkeepSet() *upkeepSet {
 	return &upkeepSet{latest: map[latestKey]latestVal{}, nodes: map[int64]*nodeState{}}
 }
 
-func (u *upkeepSet) empty() bool { return len(u.latest) == 0 && len(u.nodes) == 0 && len(u.markers) == 0 }
+func (u *upkeepSet) empty() bool {
+	return len(u.latest) == 0 && len(u.nodes) == 0 && len(u.markers) == 0
+}
 
 // size is what bounds a set's memory: its (node, metric) and node entries.
 func (u *upkeepSet) size() int { return len(u.latest) + len(u.nodes) }

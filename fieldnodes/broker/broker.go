@@ -16,6 +16,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aghali/aghali/fieldnodes/mqttlink"
 )
 
 // Authenticator checks a device's login. kind is "node" or "controller"; any error refuses the
@@ -33,6 +35,15 @@ const (
 // InternalUser is the user name of the server's own clients. It cannot be a device uid ('$' is
 // not allowed in uids).
 const InternalUser = "$aghali-server"
+
+// Handoff takes messages straight from the broker instead of through a subscription: the ingest
+// of the same process (*fieldnodes.Ingest satisfies it). Deliver may block (back-pressure: the
+// publishing client is not read from meanwhile) and calls the message's Ack once what it
+// carried is committed; only then does the publisher get its PUBACK.
+type Handoff interface {
+	Wants(topic string) bool
+	Deliver(m mqttlink.Message)
+}
 
 // Config configures a Broker. Zero values take the documented defaults.
 type Config struct {
@@ -55,6 +66,20 @@ type Config struct {
 	// MaxPendingWrites is the per-client queue of packets waiting to be written to its socket;
 	// default 16384.
 	MaxPendingWrites int
+	// Handoff, when set, takes the QoS 0 and 1 publishes it Wants (node uplinks, network-server
+	// events) directly; they are acknowledged to the publisher only once the Handoff acks them,
+	// so the broker never holds a message it has acknowledged and could lose. QoS 2 publishes
+	// and everything else are routed to subscribers as usual.
+	Handoff Handoff
+	// Gateways are logins (user name → password) of gateways and LoRaWAN network servers: they
+	// may publish the uplinks of any node ({prefix}/nodes/+/up) and to GatewayPublish, and
+	// subscribe to GatewaySubscribe. Their client id must be the user name or start with it and
+	// "-" (several connections: "chirpstack-1", "chirpstack-2").
+	Gateways map[string]string
+	// GatewayPublish and GatewaySubscribe are topic filters (with + and #) for Gateways, e.g. a
+	// network server's event topics and its downlink topics.
+	GatewayPublish   []string
+	GatewaySubscribe []string
 	// SessionExpiry is how long a disconnected persistent session (and its queue) is kept;
 	// default 7 days.
 	SessionExpiry time.Duration
@@ -72,6 +97,8 @@ type Broker struct {
 	internIDs map[string]bool   // client ids the server's own clients used
 	srv       *mqtt.Server
 	tcp       *listeners.TCP
+	acks      *acker
+	acksDone  chan struct{}
 
 	ctx    context.Context // ends at Stop; bounds login checks
 	cancel context.CancelFunc
@@ -102,6 +129,16 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if cfg.MaxPendingWrites <= 0 {
 		cfg.MaxPendingWrites = 16384
+	}
+	for user := range cfg.Gateways {
+		if user == "" || user == InternalUser || strings.ContainsAny(user, "+#/") {
+			return nil, fmt.Errorf("broker: gateway login %q: not a user name", user)
+		}
+	}
+	for _, f := range append(append([]string(nil), cfg.GatewayPublish...), cfg.GatewaySubscribe...) {
+		if !validFilter(f) {
+			return nil, fmt.Errorf("broker: gateway topic filter %q is not an MQTT filter", f)
+		}
 	}
 	if cfg.SessionExpiry <= 0 {
 		cfg.SessionExpiry = 7 * 24 * time.Hour
@@ -154,8 +191,14 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("broker: listen on %s: %w", b.cfg.Listen, err)
 	}
 	b.ctx, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	b.acks = newAcker(b.log)
+	b.acks.written = func(n int) { b.metrics.acksWritten.Add(float64(n)) }
+	b.acks.lost = func(n int) { b.metrics.acksLost.Add(float64(n)) }
+	b.acksDone = make(chan struct{})
+	go func() { defer close(b.acksDone); b.acks.run(b.ctx) }()
 	if err := srv.Serve(); err != nil {
 		b.cancel()
+		<-b.acksDone
 		return fmt.Errorf("broker: serve: %w", err)
 	}
 	b.mu.Lock()
@@ -172,6 +215,7 @@ func (b *Broker) Stop() {
 	}
 	_ = b.srv.Close()
 	b.cancel()
+	<-b.acksDone
 }
 
 // Addr is the address the broker listens on (with the real port when Listen was ":0").

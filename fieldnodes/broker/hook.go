@@ -5,15 +5,20 @@ import (
 	"context"
 	"crypto/subtle"
 	"strings"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/aghali/aghali/fieldnodes/mqttlink"
 )
 
 // grant is what a logged-in user may do, worked out once at login so that the per-message ACL
 // check is a few string comparisons.
 type grant struct {
+	b          *Broker
 	internal   bool
+	gateway    bool
 	kind       string
 	nodePrefix string // {prefix}/nodes/{uid}/
 	cmd        string // {prefix}/controllers/{uid}/cmd
@@ -22,7 +27,7 @@ type grant struct {
 }
 
 func (b *Broker) newGrant(uid, kind string) *grant {
-	g := &grant{kind: kind}
+	g := &grant{b: b, kind: kind}
 	switch kind {
 	case KindNode:
 		g.nodePrefix = b.cfg.Prefix + "/nodes/" + uid + "/"
@@ -33,11 +38,14 @@ func (b *Broker) newGrant(uid, kind string) *grant {
 	return g
 }
 
-// mayPublish: a node under its own subtree, a controller its ack and state.
+// mayPublish: a node under its own subtree, a controller its ack and state, a gateway any
+// node's uplink and its own filters.
 func (g *grant) mayPublish(topic string) bool {
 	switch {
 	case g.internal:
 		return true
+	case g.gateway:
+		return g.b.isUplink(topic) || matchAny(g.b.cfg.GatewayPublish, topic)
 	case g.nodePrefix != "":
 		return len(topic) > len(g.nodePrefix) && strings.HasPrefix(topic, g.nodePrefix)
 	case g.cmd != "":
@@ -51,6 +59,8 @@ func (g *grant) mayRead(filter string) bool {
 	switch {
 	case g.internal:
 		return true
+	case g.gateway:
+		return filterWithin(g.b.cfg.GatewaySubscribe, filter)
 	case g.nodePrefix != "":
 		return len(filter) > len(g.nodePrefix) && strings.HasPrefix(filter, g.nodePrefix)
 	case g.cmd != "":
@@ -69,7 +79,7 @@ func (h *hook) ID() string { return "aghali-devices" }
 
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
-		mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublishDropped,
+		mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublishDropped, mqtt.OnPublish,
 	}, []byte{b})
 }
 
@@ -85,7 +95,7 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 			return false
 		}
 		b.mu.Lock()
-		b.grants[user] = &grant{internal: true}
+		b.grants[user] = &grant{b: b, internal: true}
 		if clientID != "" {
 			b.internIDs[clientID] = true
 		}
@@ -97,6 +107,26 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if user == "" {
 		b.refuse("anonymous", user, clientID, remote, "no user name")
 		return false
+	}
+	if want, ok := b.cfg.Gateways[user]; ok {
+		if subtle.ConstantTimeCompare(pk.Connect.Password, []byte(want)) != 1 {
+			b.refuse("credentials", user, clientID, remote, "wrong gateway password")
+			return false
+		}
+		if clientID != user && !strings.HasPrefix(clientID, user+"-") {
+			b.refuse("client_id", user, clientID, remote, "a gateway's client id must be its user name, or start with it and '-'")
+			return false
+		}
+		g := &grant{b: b, gateway: true}
+		if pk.Connect.WillFlag && !g.mayPublish(pk.Connect.WillTopic) {
+			b.refuse("will", user, clientID, remote, "will topic "+pk.Connect.WillTopic+" is not the gateway's")
+			return false
+		}
+		b.mu.Lock()
+		b.grants[user] = g
+		b.mu.Unlock()
+		b.metrics.logins.WithLabelValues("ok").Inc()
+		return true
 	}
 	b.mu.RLock()
 	serverID := b.internIDs[clientID]
@@ -162,4 +192,25 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	h.b.metrics.dropped.WithLabelValues("client_queue_full").Inc()
 	h.b.log.Error("MQTT message dropped: client's write queue full", "client_id", cl.ID, "topic", pk.TopicName)
+}
+
+// OnPublish hands the publishes the Handoff wants to it, and keeps them from the subscribers:
+// the publisher's PUBACK waits for the Handoff's Ack (acker). QoS 2 is left to mochi.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	b := h.b
+	ho := b.cfg.Handoff
+	if ho == nil || pk.FixedHeader.Qos > 1 || !ho.Wants(pk.TopicName) {
+		return pk, nil
+	}
+	var ack func()
+	if pk.FixedHeader.Qos == 1 && !cl.Net.Inline {
+		id := pk.PacketID
+		ack = func() { b.acks.add(cl, id) }
+	}
+	m := mqttlink.NewMessage(pk.TopicName, pk.Payload, time.Now(), ack)
+	m.QoS = pk.FixedHeader.Qos
+	m.Duplicate = pk.FixedHeader.Dup
+	ho.Deliver(m)
+	b.metrics.handedOff.Inc()
+	return pk, packets.ErrRejectPacket
 }

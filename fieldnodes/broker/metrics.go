@@ -7,6 +7,12 @@ type metrics struct {
 	refusals *prometheus.CounterVec
 	denied   *prometheus.CounterVec
 	dropped  *prometheus.CounterVec
+	// handedOff counts publishes taken by the Handoff (acknowledged once it commits them).
+	handedOff prometheus.Counter
+	// acksWritten counts PUBACKs written for them, acksLost those that could not be written
+	// (the client had gone; it publishes them again).
+	acksWritten prometheus.Counter
+	acksLost    prometheus.Counter
 }
 
 func newMetrics() metrics {
@@ -23,11 +29,20 @@ func newMetrics() metrics {
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aghali_mqtt_broker_dropped_total", Help: "Messages the embedded broker had to drop, by cause.",
 		}, []string{"cause"}),
+		handedOff: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aghali_mqtt_broker_handed_off_total", Help: "Publishes handed straight to the ingest (acknowledged once committed).",
+		}),
+		acksWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aghali_mqtt_broker_commit_acks_total", Help: "PUBACKs written for handed-off publishes after their commit.",
+		}),
+		acksLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aghali_mqtt_broker_commit_acks_lost_total", Help: "PUBACKs for handed-off publishes that could not be written (the client had gone; it publishes again).",
+		}),
 	}
 }
 
 func (m metrics) register(r prometheus.Registerer, clients func() float64) error {
-	for _, c := range []prometheus.Collector{m.logins, m.refusals, m.denied, m.dropped,
+	for _, c := range []prometheus.Collector{m.logins, m.refusals, m.denied, m.dropped, m.handedOff, m.acksWritten, m.acksLost,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "aghali_mqtt_broker_clients_connected", Help: "Clients connected to the embedded broker.",
 		}, clients),

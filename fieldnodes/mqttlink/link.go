@@ -342,6 +342,9 @@ func (l *Link) options(retry bool) *paho.ClientOptions {
 		SetConnectTimeout(l.cfg.ConnectTimeout).
 		SetKeepAlive(l.cfg.KeepAlive).
 		SetWriteTimeout(l.cfg.ConnectTimeout)
+	if u, err := url.Parse(l.broker); err == nil && (u.Scheme == "tcp" || u.Scheme == "ssl") {
+		o.SetCustomOpenConnectionFn(dial)
+	}
 	o.SetOnConnectHandler(l.onConnect)
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		l.lost.Add(1)

@@ -1,0 +1,82 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+)
+
+// acker writes the PUBACKs of handed-off publishes once the Handoff acknowledges them. Acks are
+// gathered per client and written by one goroutine, each client's in one write: a committed
+// batch of a thousand messages costs a handful of system calls, not a thousand. The order of a
+// client's acks is the order the Handoff acknowledged them in.
+type acker struct {
+	log     *slog.Logger
+	mu      sync.Mutex
+	pending map[*mqtt.Client][]uint16
+	wake    chan struct{}
+	written func(n int)
+	lost    func(n int)
+}
+
+func newAcker(log *slog.Logger) *acker {
+	return &acker{log: log, pending: map[*mqtt.Client][]uint16{}, wake: make(chan struct{}, 1),
+		written: func(int) {}, lost: func(int) {}}
+}
+
+func (a *acker) add(cl *mqtt.Client, id uint16) {
+	a.mu.Lock()
+	a.pending[cl] = append(a.pending[cl], id)
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (a *acker) run(ctx context.Context) {
+	var buf []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.wake:
+		}
+		a.mu.Lock()
+		batch := a.pending
+		a.pending = make(map[*mqtt.Client][]uint16, len(batch))
+		a.mu.Unlock()
+		for cl, ids := range batch {
+			buf = buf[:0]
+			for _, id := range ids {
+				buf = append(buf, 0x40, 0x02, byte(id>>8), byte(id)) // PUBACK, remaining length 2
+			}
+			if a.write(cl, buf) {
+				a.written(len(ids))
+			} else {
+				a.lost(len(ids))
+			}
+		}
+	}
+}
+
+// write sends raw packets to cl under its lock (so they never interleave with mochi's own
+// writes). A client that went away is no error: unacknowledged, it publishes again.
+func (a *acker) write(cl *mqtt.Client, b []byte) bool {
+	if cl.Closed() || cl.Net.Conn == nil {
+		return false
+	}
+	cl.Lock()
+	defer cl.Unlock()
+	// The connection's deadline is mochi's keep-alive on reads; a client whose messages waited
+	// long for their commit must still get its acks.
+	_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := cl.Net.Conn.Write(b); err != nil {
+		a.log.Debug("PUBACKs not written; the client will publish again", "client_id", cl.ID, "err", err)
+		return false
+	}
+	return true
+}
