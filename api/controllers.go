@@ -27,6 +27,9 @@ type controllerJSON struct {
 	LastSeenAt *time.Time      `json:"last_seen_at"`
 	FlowLPM    *float64        `json:"flow_lpm"`
 	VolumeL    *float64        `json:"volume_l"`
+	// LoRaWAN controllers: device class (A or C) and the FPort of commands and acks.
+	LoRaWANClass *string `json:"lorawan_class"`
+	LoRaWANFPort *int    `json:"lorawan_fport"`
 }
 
 // controllerCreatedJSON is the answer to POST: the controller and, for an MQTT controller, its
@@ -42,7 +45,8 @@ func controllerOf(ctl irrigation.Controller) (controllerJSON, error) {
 		return controllerJSON{}, err
 	}
 	return controllerJSON{ID: ctl.ID, UID: ctl.UID, FarmID: ctl.FarmID, Name: ctl.Name, Transport: ctl.Transport,
-		DevEUI: ctl.DevEUI, Location: loc, LastSeenAt: utcp(ctl.LastSeenAt), FlowLPM: ctl.FlowLPM, VolumeL: ctl.VolumeL}, nil
+		DevEUI: ctl.DevEUI, Location: loc, LastSeenAt: utcp(ctl.LastSeenAt), FlowLPM: ctl.FlowLPM, VolumeL: ctl.VolumeL,
+		LoRaWANClass: ctl.LoRaWANClass, LoRaWANFPort: ctl.LoRaWANFPort}, nil
 }
 
 // controllerInput is the body of POST (uid required) and PATCH (all optional; uid and transport
@@ -53,11 +57,16 @@ type controllerInput struct {
 	Transport *string          `json:"transport"`
 	DevEUI    nullable[string] `json:"dev_eui"`
 	Location  json.RawMessage  `json:"location"` // absent: unchanged; null: none
+	// LoRaWAN controllers only.
+	LoRaWANClass nullable[string] `json:"lorawan_class"`
+	LoRaWANFPort nullable[int]    `json:"lorawan_fport"`
 }
 
 func (in controllerInput) apply(ctl *irrigation.Controller) error {
 	set(&ctl.Name, in.Name)
 	in.DevEUI.apply(&ctl.DevEUI)
+	in.LoRaWANClass.apply(&ctl.LoRaWANClass)
+	in.LoRaWANFPort.apply(&ctl.LoRaWANFPort)
 	if in.Location != nil {
 		p, err := geo.ParsePoint(in.Location)
 		if err != nil {

@@ -117,6 +117,19 @@ func (s *Server) routes(e *echo.Echo) {
 	authed(get, "/farms/:farm/runs", s.listRuns)
 	authed(get, "/runs/:id", s.getRun)
 
+	// interlocks.go, emergency_stop.go, overrides.go, flow_meters.go
+	authed(get, "/farms/:farm/interlocks", s.farmInterlocks)
+	authed(get, "/farms/:farm/run-queue", s.runQueue)
+	authed(post, "/farms/:farm/emergency-stop", s.stopFarm)
+	authed(post, "/farms/:farm/emergency-stop/release", s.releaseFarm)
+	authed(get, "/farms/:farm/emergency-stops", s.listEmergencyStops)
+	authed(get, "/farms/:farm/overrides", s.listOverrides)
+	authed(post, "/zones/:zone/overrides", s.createOverride)
+	authed(del, "/overrides/:id", s.cancelOverride)
+	authed(get, "/farms/:farm/flow-meters", s.listFlowMeters)
+	authed(post, "/farms/:farm/flow-meters", s.createFlowMeter)
+	authed(del, "/flow-meters/:id", s.deleteFlowMeter)
+
 	// rules.go
 	authed(get, "/zones/:zone/rules", s.listRules)
 	authed(post, "/zones/:zone/rules", s.createRule)

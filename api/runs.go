@@ -28,13 +28,23 @@ type runJSON struct {
 	EndsAt      *time.Time `json:"ends_at"`
 	EndedAt     *time.Time `json:"ended_at"`
 	EndReason   string     `json:"end_reason"`
+	// The water source the run draws on, the flow it was admitted with, its queue priority
+	// (1: a manual override), why a planned run waits, the water metered for it, and the
+	// override that started it.
+	WaterSourceID *int64   `json:"water_source_id"`
+	FlowLPM       *float64 `json:"flow_lpm"`
+	Priority      int      `json:"priority"`
+	WaitReason    string   `json:"wait_reason"`
+	VolumeL       *float64 `json:"volume_l"`
+	OverrideID    *int64   `json:"override_id"`
 }
 
 func runOf(r irrigation.Run) runJSON {
 	return runJSON{ID: r.ID, FarmID: r.FarmID, ZoneID: r.ZoneID, ValveID: r.ValveID, Origin: r.Origin,
 		OriginID: r.OriginID, RequestedBy: r.RequestedBy, Reason: r.Reason, State: r.State, DurationS: r.DurationS,
 		CreatedAt: utc(r.CreatedAt), StartedAt: utcp(r.StartedAt), EndsAt: utcp(r.EndsAt), EndedAt: utcp(r.EndedAt),
-		EndReason: r.EndReason}
+		EndReason: r.EndReason, WaterSourceID: r.WaterSourceID, FlowLPM: r.FlowLPM, Priority: r.Priority,
+		WaitReason: r.WaitReason, VolumeL: r.VolumeL, OverrideID: r.OverrideID}
 }
 
 type runEventJSON struct {
@@ -54,6 +64,7 @@ type commandJSON struct {
 	SentAt    *time.Time `json:"sent_at"`
 	AckedAt   *time.Time `json:"acked_at"`
 	Reason    string     `json:"reason"`
+	AfterID   *string    `json:"after_id"` // sent only once this command (a pump's) is acknowledged
 }
 
 type runDetailJSON struct {
@@ -110,7 +121,7 @@ func (s *Server) getRun(c echo.Context) error {
 	for _, cmd := range cmds {
 		out.Commands = append(out.Commands, commandJSON{ID: cmd.ID, Action: cmd.Action, Valve: cmd.Valve,
 			DurationS: cmd.DurationS, ExpiresAt: utc(cmd.ExpiresAt), State: cmd.State, Attempts: cmd.Attempts,
-			SentAt: utcp(cmd.SentAt), AckedAt: utcp(cmd.AckedAt), Reason: cmd.Reason})
+			SentAt: utcp(cmd.SentAt), AckedAt: utcp(cmd.AckedAt), Reason: cmd.Reason, AfterID: cmd.AfterID})
 	}
 	return c.JSON(http.StatusOK, out)
 }

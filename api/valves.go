@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -24,7 +25,10 @@ type valveJSON struct {
 	Name           string          `json:"name"`
 	Location       json.RawMessage `json:"location"` // Point or null
 	NominalFlowLPM *float64        `json:"nominal_flow_lpm"`
-	State          string          `json:"state"` // as the controller last reported: open, closed, unknown
+	Role           string          `json:"role"`            // zone, pump or master
+	WaterSourceID  *int64          `json:"water_source_id"` // pumps and master valves: their source
+	HoldUntil      *time.Time      `json:"hold_until"`      // pumps and master valves: on until at least then; null: off
+	State          string          `json:"state"`           // as the controller last reported: open, closed, unknown
 	StateAt        *time.Time      `json:"state_at"`
 	Run            *runJSON        `json:"run"` // the live run, null when idle
 }
@@ -35,7 +39,8 @@ func valveOf(v irrigation.Valve) (valveJSON, error) {
 		return valveJSON{}, err
 	}
 	out := valveJSON{ID: v.ID, ControllerID: v.ControllerID, FarmID: v.FarmID, Channel: v.Channel, ZoneID: v.ZoneID,
-		Name: v.Name, Location: loc, NominalFlowLPM: v.NominalFlowLPM, State: v.State, StateAt: utcp(v.StateAt)}
+		Name: v.Name, Location: loc, NominalFlowLPM: v.NominalFlowLPM, State: v.State, StateAt: utcp(v.StateAt),
+		Role: v.Role, WaterSourceID: v.WaterSourceID, HoldUntil: utcp(v.HoldUntil)}
 	if v.Run != nil {
 		r := runOf(*v.Run)
 		out.Run = &r
@@ -51,6 +56,8 @@ type valveInput struct {
 	Name           *string           `json:"name"`
 	Location       json.RawMessage   `json:"location"` // absent: unchanged; null: none
 	NominalFlowLPM nullable[float64] `json:"nominal_flow_lpm"`
+	Role           *string           `json:"role"`
+	WaterSourceID  nullable[int64]   `json:"water_source_id"`
 }
 
 func (in valveInput) apply(v *irrigation.Valve) error {
@@ -58,6 +65,8 @@ func (in valveInput) apply(v *irrigation.Valve) error {
 	in.ZoneID.apply(&v.ZoneID)
 	set(&v.Name, in.Name)
 	in.NominalFlowLPM.apply(&v.NominalFlowLPM)
+	set(&v.Role, in.Role)
+	in.WaterSourceID.apply(&v.WaterSourceID)
 	if in.Location != nil {
 		p, err := geo.ParsePoint(in.Location)
 		if err != nil {
@@ -218,10 +227,7 @@ func (s *Server) openValve(c echo.Context) error {
 		Reason:      fmt.Sprintf("manual open by %s for %d min", personName(a.User), minutes),
 	})
 	if err != nil {
-		if errors.Is(err, irrigation.ErrBusy) {
-			return &refusal{detail: "the valve is already running; stop it before opening it again", cause: err}
-		}
-		return err
+		return busyRefusal(err, "the valve is already running; stop it before opening it again")
 	}
 	out := runOf(run)
 	s.audit(c, auditEntry{OrgID: farm.OrgID, Action: "open", Entity: "valve", EntityID: v.ID,
@@ -249,6 +255,28 @@ func (s *Server) stopValve(c echo.Context) error {
 	s.audit(c, auditEntry{OrgID: farm.OrgID, Action: "stop", Entity: "valve", EntityID: v.ID,
 		Detail: map[string]any{"run_id": run.ID, "state": run.State}})
 	return c.JSON(http.StatusAccepted, out)
+}
+
+// busyRefusal words a refusal to water: an emergency stop, a hold, or what busy means here.
+func busyRefusal(err error, busy string) error {
+	switch {
+	case errors.Is(err, irrigation.ErrEmergencyStop):
+		return &refusal{detail: "an emergency stop is in force on this farm; nothing is watered until it is released: " + why(err), cause: err}
+	case errors.Is(err, irrigation.ErrHeld):
+		return &refusal{detail: "a manual override holds this zone closed: " + why(err), cause: err}
+	case errors.Is(err, irrigation.ErrBusy):
+		return &refusal{detail: busy, cause: err}
+	}
+	return err
+}
+
+// why is the part of an irrigation refusal a person can act on: its words before the sentinels'.
+func why(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, ": irrigation:"); i >= 0 {
+		msg = msg[:i]
+	}
+	return msg
 }
 
 // personName is how a person is named in reasons: their name, else their e-mail.

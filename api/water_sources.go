@@ -20,7 +20,12 @@ type waterSourceJSON struct {
 	CapacityM3H   *float64                  `json:"capacity_m3h"`
 	Energy        string                    `json:"energy"`
 	EnergyWindows []irrigation.EnergyWindow `json:"energy_windows"`
-	Location      json.RawMessage           `json:"location"` // Point or null
+	// PowerBudgetKW and SpecificEnergyKWhM3 cap the flow of solar/hydro sources; FlowLimitM3H
+	// (read-only) is the least of capacity and what the power budget pumps.
+	PowerBudgetKW       *float64        `json:"power_budget_kw"`
+	SpecificEnergyKWhM3 *float64        `json:"specific_energy_kwh_m3"`
+	FlowLimitM3H        *float64        `json:"flow_limit_m3h"`
+	Location            json.RawMessage `json:"location"` // Point or null
 }
 
 func waterSourceOf(w irrigation.WaterSource) (waterSourceJSON, error) {
@@ -33,7 +38,8 @@ func waterSourceOf(w irrigation.WaterSource) (waterSourceJSON, error) {
 		windows = []irrigation.EnergyWindow{}
 	}
 	return waterSourceJSON{ID: w.ID, FarmID: w.FarmID, Name: w.Name, Kind: w.Kind, CapacityM3H: w.CapacityM3H,
-		Energy: w.Energy, EnergyWindows: windows, Location: loc}, nil
+		Energy: w.Energy, EnergyWindows: windows, Location: loc, PowerBudgetKW: w.PowerBudgetKW,
+		SpecificEnergyKWhM3: w.SpecificEnergyKWhM3, FlowLimitM3H: w.FlowLimitM3H()}, nil
 }
 
 // waterSourceInput is the body of POST (name and kind required) and PATCH (all optional).
@@ -44,6 +50,9 @@ type waterSourceInput struct {
 	Energy        *string                    `json:"energy"`
 	EnergyWindows *[]irrigation.EnergyWindow `json:"energy_windows"`
 	Location      json.RawMessage            `json:"location"` // absent: unchanged; null: none
+
+	PowerBudgetKW       nullable[float64] `json:"power_budget_kw"`
+	SpecificEnergyKWhM3 nullable[float64] `json:"specific_energy_kwh_m3"`
 }
 
 func (in waterSourceInput) apply(w *irrigation.WaterSource) error {
@@ -52,6 +61,8 @@ func (in waterSourceInput) apply(w *irrigation.WaterSource) error {
 	in.CapacityM3H.apply(&w.CapacityM3H)
 	set(&w.Energy, in.Energy)
 	set(&w.EnergyWindows, in.EnergyWindows)
+	in.PowerBudgetKW.apply(&w.PowerBudgetKW)
+	in.SpecificEnergyKWhM3.apply(&w.SpecificEnergyKWhM3)
 	if in.Location != nil {
 		p, err := geo.ParsePoint(in.Location)
 		if err != nil {

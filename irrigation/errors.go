@@ -20,6 +20,9 @@ var ErrBusy = errors.New("irrigation: busy")
 // person releases it. It is also ErrBusy, so rules and schedules treat it as "not now".
 var ErrEmergencyStop = fmt.Errorf("irrigation: emergency stop in force: %w", ErrBusy)
 
+// ErrHeld: a manual override holds the zone closed. It is also ErrBusy.
+var ErrHeld = fmt.Errorf("irrigation: zone held closed by an override: %w", ErrBusy)
+
 // ValidationError is input that cannot be accepted; Problem says why in words a person can act on.
 type ValidationError struct {
 	Field   string

@@ -60,7 +60,7 @@ func (t *txn) refuseIfHeld(ctx context.Context, zoneID int64) error {
 	if err != nil {
 		return interpretError(err, "zone overrides")
 	}
-	return fmt.Errorf("zone %d is held closed by %s until %s (override %d: %s): %w", zoneID, by, ends.Format(time.RFC3339), id, reason, ErrBusy)
+	return fmt.Errorf("zone %d is held closed by %s until %s (override %d: %s): %w", zoneID, by, ends.Format(time.RFC3339), id, reason, ErrHeld)
 }
 
 // m3h converts a flow in L/min to m3/h.
