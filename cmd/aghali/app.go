@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 	"github.com/aghali/aghali/api"
 	"github.com/aghali/aghali/fieldnodes"
 	"github.com/aghali/aghali/fieldnodes/broker"
+	"github.com/aghali/aghali/fieldnodes/lorawan"
 	"github.com/aghali/aghali/fieldnodes/mqttlink"
 	"github.com/aghali/aghali/irrigation"
 	"github.com/aghali/aghali/web"
@@ -31,11 +33,13 @@ type app struct {
 	pool       *pgxpool.Pool
 	nodes      *fieldnodes.Store
 	irr        *irrigation.Store
-	broker     *broker.Broker // nil with an external broker
-	mqttURL    string         // where devices connect (the embedded broker's address, or cfg.MQTTURL)
-	link       *mqttlink.Link // ingest: node uplinks, controller acks and states
-	cmdLink    *mqttlink.Link // command delivery
+	broker     *broker.Broker   // nil with an external broker
+	mqttURL    string           // where devices connect (the embedded broker's address, or cfg.MQTTURL)
+	link       *mqttlink.Link   // ingest: node uplinks, controller acks and states
+	nsLinks    []*mqttlink.Link // LoRaWAN network servers with a broker of their own
+	cmdLink    *mqttlink.Link   // command delivery
 	ingest     *fieldnodes.Ingest
+	health     *fieldnodes.HealthMonitor
 	dispatcher *irrigation.Dispatcher
 	monitor    *irrigation.RunMonitor
 	engine     *irrigation.Engine
@@ -62,21 +66,39 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if a.nodes, err = fieldnodes.NewStore(fieldnodes.StoreConfig{Pool: a.pool, Logger: log}); err != nil {
+	if a.nodes, err = fieldnodes.NewStore(fieldnodes.StoreConfig{Pool: a.pool, Logger: log, MissedIntervals: cfg.NodeMissedReports}); err != nil {
 		return nil, err
 	}
 	if err = a.nodes.Start(ctx); err != nil {
 		return nil, err
 	}
-	if a.irr, err = irrigation.NewStore(a.pool, a.nodes, irrigation.Config{Logger: log, Registerer: reg}); err != nil {
+	if a.irr, err = irrigation.NewStore(a.pool, a.nodes, irrigation.Config{Logger: log, Registerer: reg,
+		CommandTTL: cfg.CommandTTL, LoRaWANCommandTTL: cfg.LoRaWANCommandTTL}); err != nil {
 		return nil, err
 	}
 
 	// MQTT: the embedded broker unless an external one is configured; the server's own client
 	// connects the same way in both cases.
 	linkCfg := mqttlink.Config{URL: cfg.MQTTURL, ClientID: clientID(cfg), Logger: log, Shared: "aghali"}
+	integrations, err := lorawanIntegrations(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.MQTTURL == "" {
-		a.broker, err = broker.New(broker.Config{Listen: cfg.MQTTListen, Prefix: cfg.MQTTPrefix, Auth: a.nodes, Logger: log, Registerer: reg})
+		gateways, err := parseLogins(cfg.MQTTGateways)
+		if err != nil {
+			return nil, fmt.Errorf("--mqtt-gateways / AGHALI_MQTT_GATEWAYS: %w", err)
+		}
+		// Gateways may publish the network servers' events and read their downlink topics.
+		var gwPub, gwSub []string
+		for _, in := range integrations {
+			if in.URL == "" {
+				gwPub = append(gwPub, in.Filter)
+				gwSub = append(gwSub, in.Downlinks)
+			}
+		}
+		a.broker, err = broker.New(broker.Config{Listen: cfg.MQTTListen, Prefix: cfg.MQTTPrefix, Auth: a.nodes, Logger: log, Registerer: reg,
+			Gateways: gateways, GatewayPublish: gwPub, GatewaySubscribe: gwSub})
 		if err != nil {
 			return nil, err
 		}
@@ -106,12 +128,29 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 	if a.engine, err = irrigation.NewEngine(a.irr, a.nodes, irrigation.EngineConfig{}); err != nil {
 		return nil, err
 	}
+	var nsIntegrations []fieldnodes.Integration
+	for _, in := range integrations {
+		fi := fieldnodes.Integration{Network: in.Network, Topic: in.Topic}
+		if in.URL != "" { // the network server's own broker (ChirpStack's Mosquitto, TTS)
+			l, err := mqttlink.New(mqttlink.Config{URL: in.URL, ClientID: linkCfg.ClientID + "-" + in.Network, Logger: log})
+			if err != nil {
+				return nil, fmt.Errorf("%s MQTT: %w", in.Network, err)
+			}
+			a.nsLinks = append(a.nsLinks, l)
+			fi.Link = l
+		}
+		nsIntegrations = append(nsIntegrations, fi)
+	}
 	a.ingest, err = fieldnodes.NewIngest(fieldnodes.IngestConfig{
-		Store: a.nodes, Link: a.link, Prefix: cfg.MQTTPrefix, Listener: a.engine,
+		Store: a.nodes, Link: a.link, Prefix: cfg.MQTTPrefix, Listener: a.engine, Integrations: nsIntegrations,
 		Controllers: irrigation.NewControllerHandler(a.irr), Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if a.broker != nil {
+		// The embedded broker acknowledges uplinks once the ingest has committed them.
+		a.broker.SetHandoff(a.ingest)
 	}
 	if err = a.ingest.Start(ctx); err != nil { // subscribes before the link connects
 		return nil, err
@@ -119,10 +158,21 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 	if err = a.link.Start(ctx); err != nil {
 		return nil, fmt.Errorf("MQTT: %w", err)
 	}
+	for _, l := range a.nsLinks {
+		if err = l.Start(ctx); err != nil {
+			return nil, fmt.Errorf("network server MQTT: %w", err)
+		}
+	}
+	if a.health, err = fieldnodes.NewHealthMonitor(fieldnodes.HealthConfig{Store: a.nodes, Alerter: nodeAlerts{a.irr}, Logger: log, Registerer: reg}); err != nil {
+		return nil, err
+	}
+	if err = a.health.Start(ctx); err != nil {
+		return nil, err
+	}
 	if err = a.cmdLink.Start(ctx); err != nil {
 		return nil, fmt.Errorf("MQTT: %w", err)
 	}
-	if a.dispatcher, err = irrigation.NewDispatcher(a.irr, commander, irrigation.DispatcherConfig{}); err != nil {
+	if a.dispatcher, err = irrigation.NewDispatcher(a.irr, commander, irrigation.DispatcherConfig{RetryBase: cfg.CommandRetry}); err != nil {
 		return nil, err
 	}
 	if a.monitor, err = irrigation.NewRunMonitor(a.irr, irrigation.RunMonitorConfig{}); err != nil {
@@ -189,6 +239,9 @@ func (a *app) stop(ctx context.Context) {
 	if a.ingest != nil {
 		a.ingest.Stop()
 	}
+	if a.health != nil {
+		a.health.Stop()
+	}
 	if a.engine != nil {
 		a.engine.Stop()
 	}
@@ -204,6 +257,9 @@ func (a *app) stop(ctx context.Context) {
 	if a.link != nil {
 		a.link.Stop()
 	}
+	for _, l := range a.nsLinks {
+		l.Stop()
+	}
 	if a.cmdLink != nil {
 		a.cmdLink.Stop()
 	}
@@ -216,6 +272,58 @@ func (a *app) stop(ctx context.Context) {
 	if a.pool != nil {
 		a.pool.Close()
 	}
+}
+
+// nodeAlerts lets fieldnodes' health monitor raise and resolve alerts in irrigation's store.
+type nodeAlerts struct{ irr *irrigation.Store }
+
+func (n nodeAlerts) RaiseAlert(ctx context.Context, a fieldnodes.NodeAlert) error {
+	_, err := n.irr.RaiseAlert(ctx, irrigation.Alert{FarmID: a.FarmID, Kind: a.Kind, Severity: a.Severity, Subject: a.Subject, Message: a.Message})
+	return err
+}
+
+func (n nodeAlerts) ResolveAlert(ctx context.Context, farmID int64, kind, subject string) error {
+	return n.irr.ResolveAlert(ctx, farmID, kind, subject)
+}
+
+// lorawanIntegration is a configured network server: its topic template, the subscription and
+// downlink filters it implies, and its own broker's URL ("" for Aghali's).
+type lorawanIntegration struct {
+	Network, Topic, URL, Filter, Downlinks string
+}
+
+func lorawanIntegrations(cfg Config) ([]lorawanIntegration, error) {
+	var out []lorawanIntegration
+	for _, in := range []struct{ network, topic, url, downlinks string }{
+		{fieldnodes.NetworkChirpStack, cfg.ChirpStackTopic, cfg.ChirpStackMQTTURL, "application/+/device/+/command/#"},
+		{fieldnodes.NetworkTTS, cfg.TTSTopic, cfg.TTSMQTTURL, "v3/+/devices/+/down/#"},
+	} {
+		if in.topic == "" || in.topic == "off" {
+			continue
+		}
+		t, err := lorawan.ParseTemplate(in.topic)
+		if err != nil {
+			return nil, fmt.Errorf("%s topic: %w", in.network, err)
+		}
+		out = append(out, lorawanIntegration{Network: in.network, Topic: in.topic, URL: in.url, Filter: t.Filter(), Downlinks: in.downlinks})
+	}
+	return out, nil
+}
+
+// parseLogins reads "user:password,user2:password2".
+func parseLogins(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		user, pass, ok := strings.Cut(pair, ":")
+		if !ok || user == "" || pass == "" {
+			return nil, fmt.Errorf("%q is not user:password", user)
+		}
+		out[user] = pass
+	}
+	return out, nil
 }
 
 // clientID names this instance's MQTT session: stable across restarts of the same instance

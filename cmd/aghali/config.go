@@ -22,6 +22,19 @@ type Config struct {
 	LogLevel      string        // AGHALI_LOG_LEVEL: debug, info, warn, error (default info)
 	LogFormat     string        // AGHALI_LOG_FORMAT: text or json (default text)
 	ShutdownGrace time.Duration // AGHALI_SHUTDOWN_GRACE: time to drain on SIGTERM (default 20s)
+
+	// Valve commands (docs/irrigation.md).
+	CommandTTL        time.Duration // AGHALI_COMMAND_TTL: a command is never sent or carried out later than this after it was queued (default 60s)
+	CommandRetry      time.Duration // AGHALI_COMMAND_RETRY: first wait before resending an unacknowledged command; doubles up to 30 s (default 2s)
+	LoRaWANCommandTTL time.Duration // AGHALI_LORAWAN_COMMAND_TTL: CommandTTL for LoRaWAN controllers (default 20m)
+
+	// Field nodes (docs/lorawan.md, docs/mqtt.md).
+	MQTTGateways      string // AGHALI_MQTT_GATEWAYS: user:password,… gateways/network servers allowed into the embedded broker
+	ChirpStackTopic   string // AGHALI_CHIRPSTACK_TOPIC: ChirpStack v4 event topic template; "off" disables
+	ChirpStackMQTTURL string // AGHALI_CHIRPSTACK_MQTT_URL: broker ChirpStack publishes to; empty = Aghali's
+	TTSTopic          string // AGHALI_TTS_TOPIC: The Things Stack v3 topic template; "off" disables
+	TTSMQTTURL        string // AGHALI_TTS_MQTT_URL: The Things Stack's MQTT server; empty = Aghali's broker
+	NodeMissedReports int    // AGHALI_NODE_MISSED_REPORTS: reports a node may miss before it is alerted silent (default 3)
 }
 
 type setting struct {
@@ -47,11 +60,39 @@ func settings() []setting {
 		}},
 		{"log-level", "AGHALI_LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 		{"log-format", "AGHALI_LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
+		{"mqtt-gateways", "AGHALI_MQTT_GATEWAYS", "", "user:password,... logins for gateways and LoRaWAN network servers in the embedded broker", str(func(c *Config) *string { return &c.MQTTGateways })},
+		{"chirpstack-topic", "AGHALI_CHIRPSTACK_TOPIC", "application/{application_id}/device/{dev_eui}/event/{event}", "ChirpStack v4 MQTT event topic template (off: no ChirpStack)", str(func(c *Config) *string { return &c.ChirpStackTopic })},
+		{"chirpstack-mqtt-url", "AGHALI_CHIRPSTACK_MQTT_URL", "", "broker ChirpStack publishes to, tcp://user:pass@host:1883 (empty: Aghali's broker)", str(func(c *Config) *string { return &c.ChirpStackMQTTURL })},
+		{"tts-topic", "AGHALI_TTS_TOPIC", "v3/{application_id}@{tenant_id}/devices/{device_id}/{event}", "The Things Stack v3 MQTT topic template (off: no TTS)", str(func(c *Config) *string { return &c.TTSTopic })},
+		{"tts-mqtt-url", "AGHALI_TTS_MQTT_URL", "", "The Things Stack MQTT server, ssl://app%40tenant:API_KEY@host:8883 (empty: Aghali's broker)", str(func(c *Config) *string { return &c.TTSMQTTURL })},
+		{"node-missed-reports", "AGHALI_NODE_MISSED_REPORTS", "3", "reports a node may miss before a node_silent alert", func(c Config, v string) (Config, error) {
+			n, err := strconv.Atoi(v)
+			if err == nil && n < 1 {
+				err = fmt.Errorf("must be at least 1")
+			}
+			c.NodeMissedReports = n
+			return c, err
+		}},
+		{"command-ttl", "AGHALI_COMMAND_TTL", "60s", "how long a valve command may wait to be carried out; never later", duration(func(c *Config) *time.Duration { return &c.CommandTTL })},
+		{"command-retry", "AGHALI_COMMAND_RETRY", "2s", "first wait before resending an unacknowledged valve command (doubles, up to 30 s)", duration(func(c *Config) *time.Duration { return &c.CommandRetry })},
+		{"lorawan-command-ttl", "AGHALI_LORAWAN_COMMAND_TTL", "20m", "command TTL for LoRaWAN controllers (class A hears a downlink only after its next uplink)", duration(func(c *Config) *time.Duration { return &c.LoRaWANCommandTTL })},
 		{"shutdown-grace", "AGHALI_SHUTDOWN_GRACE", "20s", "time allowed to drain ingest and finish work on SIGTERM", func(c Config, v string) (Config, error) {
 			d, err := time.ParseDuration(v)
 			c.ShutdownGrace = d
 			return c, err
 		}},
+	}
+}
+
+// duration parses a positive duration setting.
+func duration(f func(*Config) *time.Duration) func(Config, string) (Config, error) {
+	return func(c Config, v string) (Config, error) {
+		d, err := time.ParseDuration(v)
+		if err == nil && d <= 0 {
+			err = fmt.Errorf("must be positive")
+		}
+		*f(&c) = d
+		return c, err
 	}
 }
 

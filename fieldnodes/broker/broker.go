@@ -99,6 +99,7 @@ type Broker struct {
 	tcp       *listeners.TCP
 	acks      *acker
 	acksDone  chan struct{}
+	handoff   atomic.Pointer[Handoff]
 
 	ctx    context.Context // ends at Stop; bounds login checks
 	cancel context.CancelFunc
@@ -155,12 +156,31 @@ func New(cfg Config) (*Broker, error) {
 		internIDs: map[string]bool{},
 	}
 	b.metrics = newMetrics()
+	b.SetHandoff(cfg.Handoff)
 	if cfg.Registerer != nil {
 		if err := b.metrics.register(cfg.Registerer, b.clientsConnected); err != nil {
 			return nil, fmt.Errorf("broker: register metrics: %w", err)
 		}
 	}
 	return b, nil
+}
+
+// SetHandoff sets (or, with nil, removes) the Handoff, also while the broker runs: a process
+// starts its broker before the ingest that is the Handoff exists. It replaces Config.Handoff.
+func (b *Broker) SetHandoff(h Handoff) {
+	if h == nil {
+		b.handoff.Store(nil)
+		return
+	}
+	b.handoff.Store(&h)
+}
+
+// currentHandoff is the Handoff in use, nil when none.
+func (b *Broker) currentHandoff() Handoff {
+	if p := b.handoff.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // InternalCredentials is the user name and password with which the server's own MQTT clients

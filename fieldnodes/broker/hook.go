@@ -198,7 +198,7 @@ func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 // the publisher's PUBACK waits for the Handoff's Ack (acker). QoS 2 is left to mochi.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	b := h.b
-	ho := b.cfg.Handoff
+	ho := b.currentHandoff()
 	if ho == nil || pk.FixedHeader.Qos > 1 || !ho.Wants(pk.TopicName) {
 		return pk, nil
 	}
