@@ -40,25 +40,19 @@ func loginOf(t *testing.T, st demoState, role string) demoLogin {
 // village once, and finds it again after a restart.
 func TestDemoManagedDatabaseSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	// Not t.TempDir: its parent is private to this user, and PostgreSQL runs as another one
+	// when the tests run as root (the cluster would then move to /var/lib/aghali).
+	dir, err := os.MkdirTemp("", "aghali-demo-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	env := map[string]string{"AGHALI_DATA_DIR": dir}
 	srv := startServer(t, "demo", env, "--no-sim")
-	var state string
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.Name() == "demo.json" {
-			state = p
-		}
-		return nil
-	})
-	if state == "" {
-		// As root the cluster (and its demo.json) may live under /var/lib/aghali.
-		matches, _ := filepath.Glob("/var/lib/aghali/clusters/pg-*/demo.json")
-		for _, m := range matches {
-			if fi, err := os.Stat(m); err == nil && time.Since(fi.ModTime()) < 2*time.Minute {
-				state = m
-			}
-		}
-	}
+	state := filepath.Join(dir, "pg", "demo.json")
 	st := readDemoState(t, state)
 	admin := loginOf(t, st, "admin")
 	c := login(t, srv.http, admin.Email, admin.Password)
