@@ -93,10 +93,19 @@ type queued struct {
 	expiresAt time.Time
 }
 
-// enqueue adds a command to the outbox, due now and expiring after the CommandTTL, and arranges
-// for the dispatchers to be woken at commit.
+// enqueue adds a command to the outbox, due now and expiring after the CommandTTL (the
+// LoRaWANCommandTTL for a LoRaWAN controller), and arranges for the dispatchers to be woken at
+// commit.
 func (t *txn) enqueue(ctx context.Context, s *Store, c newCommand) (queued, error) {
-	q := queued{id: uuid.NewString(), expiresAt: t.now.Add(s.cfg.CommandTTL)}
+	var transport string
+	if err := t.tx.QueryRow(ctx, `SELECT transport FROM controllers WHERE id = $1`, c.controllerID).Scan(&transport); err != nil {
+		return queued{}, interpretError(err, "controller of command")
+	}
+	ttl := s.cfg.CommandTTL
+	if transport == TransportLoRaWAN {
+		ttl = s.cfg.LoRaWANCommandTTL
+	}
+	q := queued{id: uuid.NewString(), expiresAt: t.now.Add(ttl)}
 	_, err := t.tx.Exec(ctx, `INSERT INTO commands (id, controller_id, run_id, action, valve, duration_s, created_at,
 			expires_at, state, next_attempt_at, reason, after_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $7, $9, $10)`,

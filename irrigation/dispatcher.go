@@ -60,6 +60,10 @@ type DispatcherConfig struct {
 	// retrying a failed publish; it doubles with each attempt up to RetryMax. Defaults 2 s, 30 s.
 	RetryBase time.Duration
 	RetryMax  time.Duration
+	// LoRaWANRetry is the wait before resending a LoRaWAN controller's unacknowledged command:
+	// each send is another downlink in the network server's queue, and a class A controller
+	// takes minutes to hear one. Default 10 min.
+	LoRaWANRetry time.Duration
 	// BatchSize is the most commands claimed in one transaction. Default 50.
 	BatchSize int
 	// SendTimeout bounds one SendCommand. Default 10 s.
@@ -98,6 +102,9 @@ func NewDispatcher(store *Store, sender CommandSender, cfg DispatcherConfig) (*D
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 50
+	}
+	if cfg.LoRaWANRetry <= 0 {
+		cfg.LoRaWANRetry = 10 * time.Minute
 	}
 	if cfg.SendTimeout <= 0 {
 		cfg.SendTimeout = 10 * time.Second
@@ -315,6 +322,9 @@ func (d *Dispatcher) dispatchBatch(ctx context.Context) (sent, claimed int, err 
 // backoff, and never later than its expiry, when it is expired.
 func (d *Dispatcher) retryAt(now time.Time, c claimedCommand) time.Time {
 	next := now.Add(backoff(d.cfg.RetryBase, d.cfg.RetryMax, c.Attempts))
+	if c.transport == TransportLoRaWAN {
+		next = now.Add(d.cfg.LoRaWANRetry)
+	}
 	if next.After(c.ExpiresAt) {
 		next = c.ExpiresAt
 	}

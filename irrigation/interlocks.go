@@ -240,7 +240,11 @@ func (t *txn) launch(ctx context.Context, runID int64) error {
 	var after *string
 	behind := ""
 	if r.WaterSourceID != nil {
-		if after, behind, err = t.actuatorsOn(ctx, *r.WaterSourceID, r.DurationS, r.ID); err != nil {
+		ttl := t.s.cfg.CommandTTL
+		if v.transport == TransportLoRaWAN {
+			ttl = t.s.cfg.LoRaWANCommandTTL
+		}
+		if after, behind, err = t.actuatorsOn(ctx, *r.WaterSourceID, r.DurationS, ttl, r.ID); err != nil {
 			return err
 		}
 	}
@@ -301,13 +305,17 @@ func inFlight(state *string) bool {
 // must wait for (nil: none, they are on) and a note for the run's history. Each actuator
 // switched on waits for the one before it; one already on but not for long enough gets an
 // extension (an open with a longer duration_s, which the controller's timer restarts with).
-func (t *txn) actuatorsOn(ctx context.Context, sourceID int64, durationS int, runID int64) (*string, string, error) {
+//
+// ttl is how long the zone's open may wait to be carried out: the actuators' duration covers
+// it, so that a controller switching a pump off by itself (the server gone) does so after the
+// zone valve closed by itself.
+func (t *txn) actuatorsOn(ctx context.Context, sourceID int64, durationS int, ttl time.Duration, runID int64) (*string, string, error) {
 	acts, err := t.actuators(ctx, sourceID, false)
 	if err != nil || len(acts) == 0 {
 		return nil, "", err
 	}
 	cfg := t.s.cfg
-	dur := durationS + int(math.Ceil((cfg.CommandTTL + cfg.ActuatorMargin).Seconds()))
+	dur := durationS + int(math.Ceil((ttl + cfg.ActuatorMargin).Seconds()))
 	need := t.now.Add(time.Duration(dur) * time.Second)
 	var last *string
 	note := ""

@@ -29,6 +29,9 @@ type Config struct {
 	// creation + CommandTTL, and is never sent (nor, by the controller, obeyed) after that.
 	// Default 60 s.
 	CommandTTL time.Duration
+	// LoRaWANCommandTTL is CommandTTL for LoRaWAN controllers: a class A controller hears a
+	// downlink only after its next uplink, minutes away. Default 20 min.
+	LoRaWANCommandTTL time.Duration
 	// ActuatorMargin is how much longer than the zone run it is switched on for a pump or
 	// master valve's open duration_s is (beyond the command TTL), so that a controller
 	// switching it off by itself (the server gone) does so after the zone valves. Default 30 s.
@@ -75,6 +78,9 @@ func NewStore(db *pgxpool.Pool, secrets SecretIssuer, cfg Config) (*Store, error
 	}
 	if cfg.CommandTTL < time.Second {
 		return nil, fmt.Errorf("irrigation: CommandTTL %s is shorter than a second", cfg.CommandTTL)
+	}
+	if cfg.LoRaWANCommandTTL <= 0 {
+		cfg.LoRaWANCommandTTL = 20 * time.Minute
 	}
 	if cfg.ActuatorMargin <= 0 {
 		cfg.ActuatorMargin = 30 * time.Second

@@ -251,16 +251,17 @@ type lockedValve struct {
 	holdUntil     *time.Time // actuators: on until at least then; nil: off
 	holdCommand   *string
 	liveRunID     *int64
+	transport     string // the controller's
 }
 
 const lockedValveColumns = `v.id, v.controller_id, c.uid, c.farm_id, v.channel, v.zone_id, v.role,
 	COALESCE(v.water_source_id, (SELECT z.water_source_id FROM zones z WHERE z.id = v.zone_id)),
-	v.nominal_flow_lpm, v.state, v.state_at, v.hold_until, v.hold_command::text`
+	v.nominal_flow_lpm, v.state, v.state_at, v.hold_until, v.hold_command::text, c.transport`
 
 func scanLockedValve(row pgx.Row) (lockedValve, error) {
 	var v lockedValve
 	err := row.Scan(&v.id, &v.controllerID, &v.controllerUID, &v.farmID, &v.channel, &v.zoneID, &v.role, &v.sourceID,
-		&v.nominalFlow, &v.state, &v.stateAt, &v.holdUntil, &v.holdCommand)
+		&v.nominalFlow, &v.state, &v.stateAt, &v.holdUntil, &v.holdCommand, &v.transport)
 	return v, err
 }
 
