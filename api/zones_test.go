@@ -157,11 +157,12 @@ func TestRulesAndSchedules(t *testing.T) {
 	var r ruleJSON
 	agro.do("POST", rules, map[string]any{"name": "Dry", "metric": "soil_vwc", "op": "<", "threshold": 0.18, "duration_s": 1200}).
 		want(http.StatusCreated).decode(&r)
-	if !r.Enabled || r.Aggregate != "mean" || r.WindowS != 3600 || r.Threshold != 0.18 || r.ZoneID != z.ID || r.LastFiredAt != nil {
-		t.Errorf("rule %+v: want enabled, mean over 3600 s", r)
+	if !r.Enabled || r.Condition != `mean("soil_vwc", "1h") < 0.18` || r.ZoneID == nil || *r.ZoneID != z.ID || r.LastFiredAt != nil {
+		t.Errorf("rule %+v: want enabled, mean over 1 h", r)
 	}
-	agro.do("PATCH", fmt.Sprintf("/api/v1/rules/%d", r.ID), map[string]any{"enabled": false, "threshold": 0.2}).want(http.StatusOK).decode(&r)
-	if r.Enabled || r.Threshold != 0.2 || r.Metric != "soil_vwc" {
+	agro.do("PATCH", fmt.Sprintf("/api/v1/rules/%d", r.ID), map[string]any{"enabled": false, "condition": `mean("soil_vwc", "1h") < 0.2`}).
+		want(http.StatusOK).decode(&r)
+	if r.Enabled || r.Condition != `mean("soil_vwc", "1h") < 0.2` || r.DurationS == nil || *r.DurationS != 1200 {
 		t.Errorf("rule after PATCH %+v", r)
 	}
 	p := agro.do("POST", rules, map[string]any{"name": "No threshold", "metric": "soil_vwc", "op": "<", "duration_s": 60}).problem(http.StatusUnprocessableEntity)

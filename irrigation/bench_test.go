@@ -83,7 +83,7 @@ func BenchmarkReadingToSend(b *testing.B) {
 	// A second zone of the farm with a rule that holds back, so evaluation has company.
 	z2, _, _ := f.zoneWithValve()
 	f.rule(z2.ID)
-	e, err := irrigation.NewEngine(f.store, sqlReadings{f.db}, irrigation.EngineConfig{Interval: time.Hour})
+	e, err := irrigation.NewEngine(f.store, f.nodeStore(), irrigation.EngineConfig{Interval: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}

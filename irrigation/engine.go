@@ -21,26 +21,49 @@ type ZoneReadings interface {
 	ZonesOfNodes(ctx context.Context, nodeIDs []int64) ([]int64, error)
 }
 
+// Leadership tells whether this instance is the one that runs the periodic decisions.
+type Leadership interface {
+	IsLeader() bool
+}
+
 // EngineConfig tunes an Engine. Zero values mean the defaults.
 type EngineConfig struct {
 	// Interval between evaluations of every enabled rule; new readings also trigger the
 	// rules of their zones at once. Default 1 min.
 	Interval time.Duration
+	// Leader, when set, restricts the periodic evaluation to the instance that leads (readings
+	// are still evaluated where they are ingested). Nil: every instance evaluates periodically.
+	Leader Leadership
 	// MaxPending is how many distinct nodes with new readings may wait for evaluation; past it
 	// the next pass evaluates every rule instead. Default 100,000.
 	MaxPending int
+	// Workers is how many zones are evaluated at once. Default 4.
+	Workers int
+	// ZoneTimeout bounds one zone's evaluation: gathering its facts and acting. Default 10 s.
+	ZoneTimeout time.Duration
+	// Weather and Balance answer weather and water-balance facts. Default: built on the
+	// engine's store and readings with their defaults.
+	Weather *Weather
+	Balance *WaterBalance
 }
 
-// Engine evaluates threshold rules: for the zones of nodes that just got readings (it is the
-// fieldnodes.ReadingsListener), and all of them periodically. A rule whose condition holds
-// starts a run on its zone's first valve, with origin "rule" and the condition as the reason.
+// Engine evaluates rules: for the zones of nodes that just got readings (it is the
+// fieldnodes.ReadingsListener), and all of them periodically. Each rule applies to its zone, or
+// to every zone of its farm; per zone, rules are evaluated highest priority first, and a skip
+// rule in effect vetoes the irrigation of rules of its priority or lower. A rule that acts
+// starts a run on the zone's first valve (origin "rule", its condition and the facts it saw as
+// the reason), raises or resolves an alert, or starts or stops vetoing; every act is recorded
+// as a decision.
 type Engine struct {
 	store    *Store
-	readings ZoneReadings
+	readings Readings
+	weather  *Weather
+	balance  *WaterBalance
 	cfg      EngineConfig
 	log      *slog.Logger
 	metrics  *ruleMetrics
 	svc      service
+	programs programCache
 
 	mu      sync.Mutex
 	pending map[int64]struct{} // nodes with readings not yet evaluated
@@ -51,7 +74,7 @@ type Engine struct {
 var _ fieldnodes.ReadingsListener = (*Engine)(nil)
 
 // NewEngine returns an Engine for store's rules over readings.
-func NewEngine(store *Store, readings ZoneReadings, cfg EngineConfig) (*Engine, error) {
+func NewEngine(store *Store, readings Readings, cfg EngineConfig) (*Engine, error) {
 	if store == nil || readings == nil {
 		return nil, errors.New("irrigation: NewEngine needs a store and readings")
 	}
@@ -61,17 +84,85 @@ func NewEngine(store *Store, readings ZoneReadings, cfg EngineConfig) (*Engine, 
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 100_000
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.ZoneTimeout <= 0 {
+		cfg.ZoneTimeout = 10 * time.Second
+	}
+	var err error
+	if cfg.Weather == nil {
+		if cfg.Weather, err = NewWeather(store, readings, WeatherConfig{}); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Balance == nil {
+		if cfg.Balance, err = NewWaterBalance(store, readings, cfg.Weather, BalanceConfig{}); err != nil {
+			return nil, err
+		}
+	}
 	m, err := newRuleMetrics(store.cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	return &Engine{
-		store: store, readings: readings, cfg: cfg, metrics: m,
-		log:     store.log.With("part", "rules"),
-		svc:     service{name: "rule engine"},
-		pending: map[int64]struct{}{},
-		wake:    make(chan struct{}, 1),
+		store: store, readings: readings, weather: cfg.Weather, balance: cfg.Balance, cfg: cfg, metrics: m,
+		log:      store.log.With("part", "rules"),
+		svc:      service{name: "rule engine"},
+		programs: programCache{m: map[string]*rule.Program{}},
+		pending:  map[int64]struct{}{},
+		wake:     make(chan struct{}, 1),
 	}, nil
+}
+
+// programCache keeps compiled conditions by their text; they are immutable.
+type programCache struct {
+	mu sync.Mutex
+	m  map[string]*rule.Program
+}
+
+const maxCachedPrograms = 10_000
+
+func (c *programCache) get(src string) (*rule.Program, error) {
+	c.mu.Lock()
+	p, ok := c.m[src]
+	c.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := rule.Compile(src)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxCachedPrograms {
+		clear(c.m)
+	}
+	c.m[src] = p
+	c.mu.Unlock()
+	return p, nil
+}
+
+// compile prepares a stored rule for evaluation, from the cache.
+func (e *Engine) compile(r Rule) (*compiled, error) {
+	c := &compiled{Rule: r}
+	var err error
+	if c.cond, err = e.programs.get(r.Condition); err != nil {
+		return nil, fmt.Errorf("rule %d: condition: %w", r.ID, err)
+	}
+	if r.ResetCondition != "" {
+		if c.reset, err = e.programs.get(r.ResetCondition); err != nil {
+			return nil, fmt.Errorf("rule %d: reset condition: %w", r.ID, err)
+		}
+	}
+	for i, w := range r.Windows {
+		win, err := rule.ParseWindow(w.From, w.To, w.Days)
+		if err != nil {
+			return nil, fmt.Errorf("rule %d: window %d: %w", r.ID, i+1, err)
+		}
+		c.windows = append(c.windows, win)
+	}
+	return c, nil
 }
 
 // ReadingsCommitted notes that nodes got readings and returns at once: the evaluation happens
@@ -124,7 +215,9 @@ func (e *Engine) Start(ctx context.Context) error {
 					_, err = e.EvaluateNodes(ctx, nodes)
 				}
 			case <-ticker.C:
-				_, err = e.EvaluateAll(ctx)
+				if e.cfg.Leader == nil || e.cfg.Leader.IsLeader() {
+					_, err = e.EvaluateAll(ctx)
+				}
 			}
 			if err != nil && ctx.Err() == nil {
 				e.log.Error("evaluate rules", "err", err)
@@ -136,13 +229,14 @@ func (e *Engine) Start(ctx context.Context) error {
 // Stop ends the engine and waits for it.
 func (e *Engine) Stop() { e.svc.stop() }
 
-// EvaluateAll evaluates every enabled rule once and returns how many started a run.
+// EvaluateAll evaluates every enabled rule on every zone it applies to, and returns how many
+// acted.
 func (e *Engine) EvaluateAll(ctx context.Context) (int, error) {
-	rules, err := e.store.enabledRules(ctx, nil)
+	rzs, err := e.store.rulesOfZones(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
-	return e.evaluate(ctx, rules)
+	return e.evaluate(ctx, rzs)
 }
 
 // EvaluateNodes evaluates the enabled rules of the zones of these nodes.
@@ -157,108 +251,503 @@ func (e *Engine) EvaluateNodes(ctx context.Context, nodeIDs []int64) (int, error
 	return e.EvaluateZones(ctx, zones)
 }
 
-// EvaluateZones evaluates the enabled rules of these zones.
+// EvaluateZones evaluates the enabled rules of these zones (their own and their farms').
 func (e *Engine) EvaluateZones(ctx context.Context, zoneIDs []int64) (int, error) {
 	if len(zoneIDs) == 0 {
 		return 0, nil
 	}
-	rules, err := e.store.enabledRules(ctx, zoneIDs)
+	rzs, err := e.store.rulesOfZones(ctx, zoneIDs)
 	if err != nil {
 		return 0, err
 	}
-	return e.evaluate(ctx, rules)
+	return e.evaluate(ctx, rzs)
 }
 
-func (e *Engine) evaluate(ctx context.Context, rules []Rule) (int, error) {
-	fired := 0
+// evaluate evaluates rules grouped by zone, several zones at once.
+func (e *Engine) evaluate(ctx context.Context, rzs []ruleOnZone) (int, error) {
+	if len(rzs) == 0 {
+		return 0, nil
+	}
+	byZone := map[int64][]ruleOnZone{}
+	var zones []int64
+	for _, rz := range rzs {
+		if _, ok := byZone[rz.zoneID]; !ok {
+			zones = append(zones, rz.zoneID)
+		}
+		byZone[rz.zoneID] = append(byZone[rz.zoneID], rz)
+	}
+	contexts, err := e.store.zoneContexts(ctx, zones)
+	if err != nil {
+		return 0, err
+	}
+	src := newLiveFacts(e.store, e.readings, e.weather, e.balance)
+	var (
+		mu    sync.Mutex
+		acted int
+		errs  []error
+		wg    sync.WaitGroup
+		next  = make(chan int64)
+	)
+	for range min(e.cfg.Workers, len(zones)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				z := contexts[id]
+				if z == nil {
+					continue // deleted meanwhile
+				}
+				zctx, cancel := context.WithTimeout(ctx, e.cfg.ZoneTimeout)
+				n, err := e.evaluateZone(zctx, src, z, byZone[id])
+				cancel()
+				mu.Lock()
+				acted += n
+				if err != nil {
+					errs = append(errs, fmt.Errorf("zone %d: %w", id, err))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, id := range zones {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- id
+	}
+	close(next)
+	wg.Wait()
+	return acted, errors.Join(errs...)
+}
+
+// evaluated is one rule's evaluation on a zone.
+type evaluated struct {
+	rz      ruleOnZone
+	c       *compiled
+	cond    rule.Outcome
+	reset   *rule.Outcome
+	step    rule.Step
+	explain string
+	facts   map[string]any
+}
+
+// evaluateOn evaluates rules on a zone from facts gathered once for all of them.
+func evaluateOn(z *zoneContext, rules []*compiled, states []rule.State, f rule.Facts, now time.Time) ([]evaluated, error) {
+	out := make([]evaluated, 0, len(rules))
+	local := now.In(z.loc)
+	for i, c := range rules {
+		ev := evaluated{c: c}
+		var err error
+		if ev.cond, err = c.cond.Eval(f); err != nil {
+			return nil, fmt.Errorf("rule %d: %w", c.ID, err)
+		}
+		used := ev.cond.Used
+		if c.reset != nil {
+			r, err := c.reset.Eval(f)
+			if err != nil {
+				return nil, fmt.Errorf("rule %d: reset: %w", c.ID, err)
+			}
+			ev.reset = &r
+			used = append(append([]rule.Used{}, used...), r.Used...)
+		}
+		ev.step = rule.Decide(c.behaviour(), states[i], rule.Input{Now: now, Cond: ev.cond, Reset: ev.reset,
+			InWindow: c.windows.Contains(local)})
+		ev.explain = ev.cond.Explain(c.cond)
+		ev.facts = factsJSON(used)
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// evaluateZone evaluates a zone's rules (in priority order) and carries out what they decide.
+func (e *Engine) evaluateZone(ctx context.Context, src factSource, z *zoneContext, rzs []ruleOnZone) (int, error) {
+	now := e.store.now()
+	needs := newNeeds()
+	cs := make([]*compiled, 0, len(rzs))
+	states := make([]rule.State, 0, len(rzs))
+	kept := make([]ruleOnZone, 0, len(rzs))
 	var errs []error
-	for _, r := range rules {
-		ok, err := e.evaluateRule(ctx, r)
+	for _, rz := range rzs {
+		c, err := e.compile(rz.Rule)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("rule %d: %w", r.ID, err))
+			errs = append(errs, err)
+			continue
+		}
+		needs.add(c.cond)
+		needs.add(c.reset)
+		cs = append(cs, c)
+		states = append(states, rz.state)
+		kept = append(kept, rz)
+	}
+	facts, err := src.facts(ctx, z, now, needs)
+	if err != nil {
+		return 0, errors.Join(append(errs, fmt.Errorf("facts: %w", err))...)
+	}
+	evs, err := evaluateOn(z, cs, states, facts, now)
+	if err != nil {
+		return 0, errors.Join(append(errs, err)...)
+	}
+	acted := 0
+	var veto *evaluated // the highest-priority skip in effect
+	watered := false
+	for i := range evs {
+		ev := &evs[i]
+		ev.rz = kept[i]
+		e.metrics.evaluated.Inc()
+		ok, err := e.apply(ctx, z, ev, veto, watered, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rule %d: %w", ev.rz.ID, err))
 		}
 		if ok {
-			fired++
+			acted++
+			if ev.c.Action == rule.ActionIrrigate {
+				watered = true
+			}
+		}
+		if ev.c.Action == rule.ActionSkip && ev.step.Next.Active && veto == nil {
+			veto = ev
 		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return fired, errors.Join(errs...)
+	return acted, errors.Join(errs...)
 }
 
-func (e *Engine) evaluateRule(ctx context.Context, r Rule) (bool, error) {
-	now := e.store.now()
-	if ready, _ := rule.Ready(r.LastFiredAt, time.Duration(r.CooldownS)*time.Second, now); !ready {
-		return false, nil
-	}
-	e.metrics.evaluated.Inc()
-	cond := r.condition()
-	value, n, err := e.readings.ZoneAggregate(ctx, r.ZoneID, r.Metric, r.Aggregate, now.Add(-cond.Window))
-	if err != nil {
-		return false, fmt.Errorf("aggregate %s %s of zone %d: %w", r.Aggregate, r.Metric, r.ZoneID, err)
-	}
-	res := cond.Evaluate(value, n)
-	if !res.Fire {
-		e.log.Debug("rule holds back", "rule", r.ID, "zone", r.ZoneID, "reason", res.Reason)
-		return false, nil
-	}
-	run, err := e.fire(ctx, r.ID, res.Reason)
+// errNotFired: the rule changed (disabled, acted on by another instance) before it could act.
+var errNotFired = errors.New("rule not fired")
+
+// apply carries out one evaluation: it records state changes and acts.
+func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto *evaluated, watered bool, now time.Time) (bool, error) {
+	rz, step := ev.rz, ev.step
+	zoneID := z.id
+	ruleID := rz.ID
+	base := Decision{FarmID: z.farmID, ZoneID: &zoneID, At: now, Origin: OriginRule, OriginID: &ruleID, Facts: ev.facts}
 	switch {
-	case errors.Is(err, ErrBusy):
-		e.log.Debug("rule condition holds but the zone is busy", "rule", r.ID, "zone", r.ZoneID, "reason", res.Reason, "busy", err)
+	case !step.Act && !step.Release:
+		if step.Changed(rz.state) {
+			return false, e.store.saveRuleStateIf(ctx, rz.state, ruleID, zoneID, step.Next, now, step.Reason)
+		}
 		return false, nil
+	case rz.Action == rule.ActionIrrigate && veto != nil:
+		reason := fmt.Sprintf("vetoed by skip rule %q (%s)", veto.rz.Name, veto.explain)
+		next := rz.state
+		next.HoldingSince = step.Next.HoldingSince
+		if rz.lastReason == reason {
+			return false, e.store.saveRuleStateIf(ctx, rz.state, ruleID, zoneID, next, now, reason)
+		}
+		d := base
+		d.Action, d.Reason = DecisionSkip, fmt.Sprintf("rule %q would water: %s; %s", rz.Name, ev.explain, reason)
+		return false, e.store.withTx(ctx, func(t *txn) error {
+			if err := t.saveRuleStateIf(ctx, rz.state, ruleID, zoneID, next, reason); err != nil {
+				return err
+			}
+			return recordDecision(ctx, t.tx, d)
+		})
+	case rz.Action == rule.ActionIrrigate && watered:
+		return false, nil // a rule of higher priority is watering the zone already
+	}
+	var run Run
+	next, acted := step.Next, step.Act
+	err := e.store.withTx(ctx, func(t *txn) error {
+		r, st, err := t.lockRuleState(ctx, ruleID, zoneID)
+		if err != nil {
+			return err
+		}
+		if !r.Enabled || !sameActState(st, rz.state) {
+			return errNotFired
+		}
+		d := base
+		switch {
+		case rz.Action == rule.ActionIrrigate:
+			d.Action = DecisionIrrigate
+			run, err = e.fire(ctx, t, z, rz, ev, &d)
+			if err != nil {
+				return err
+			}
+			if run.ID == 0 { // no valve: alerted, nothing watered, no cooldown
+				next, acted = rz.state, false
+				next.HoldingSince = step.Next.HoldingSince
+			}
+		case step.Act && rz.Action == rule.ActionAlert:
+			msg := rz.Message
+			if msg == "" {
+				msg = fmt.Sprintf("Rule %q on zone %q", rz.Name, z.name)
+			}
+			msg += ": " + ev.explain
+			if err := t.raiseAlert(ctx, e.store, Alert{FarmID: z.farmID, Kind: AlertRule, Severity: rz.Severity,
+				Subject: subjectRule(ruleID, zoneID), Message: msg}); err != nil {
+				return err
+			}
+			d.Action, d.Reason = DecisionAlert, fmt.Sprintf("rule %q raised a %s alert: %s", rz.Name, rz.Severity, ev.explain)
+		case step.Release && rz.Action == rule.ActionAlert:
+			if err := t.resolveAlert(ctx, z.farmID, AlertRule, subjectRule(ruleID, zoneID)); err != nil {
+				return err
+			}
+			d.Action, d.Reason = DecisionResolve, fmt.Sprintf("rule %q alert resolved: %s", rz.Name, step.Reason)
+		case step.Act: // skip
+			d.Action, d.Reason = DecisionSkip, fmt.Sprintf("rule %q vetoes watering: %s", rz.Name, ev.explain)
+		default: // skip released
+			d.Action, d.Reason = DecisionResolve, fmt.Sprintf("rule %q stops vetoing: %s", rz.Name, step.Reason)
+		}
+		if err := saveRuleState(ctx, t.tx, ruleID, zoneID, next, t.now, step.Reason); err != nil {
+			return err
+		}
+		if acted {
+			if _, err := t.tx.Exec(ctx, `UPDATE rules SET last_fired_at = $2 WHERE id = $1`, ruleID, t.now); err != nil {
+				return interpretError(err, "rule fired")
+			}
+		}
+		return recordDecision(ctx, t.tx, d)
+	})
+	switch {
 	case errors.Is(err, errNotFired):
 		return false, nil
+	case errors.Is(err, ErrBusy):
+		e.log.Debug("rule would water but the zone is busy", "rule", ruleID, "zone", zoneID, "busy", err)
+		return false, nil
+	case errors.Is(err, errCannotWater):
+		return false, nil // recorded by fire in its own transaction
 	case err != nil:
 		return false, err
 	}
-	e.metrics.fired.Inc()
-	e.log.Info("rule fired", "rule", r.ID, "zone", r.ZoneID, "run", run.ID, "reason", res.Reason)
-	return true, nil
+	if rz.Action == rule.ActionIrrigate {
+		if run.ID == 0 {
+			return false, nil // the zone has no valve: alerted
+		}
+		e.metrics.fired.Inc()
+		e.log.Info("rule fired", "rule", ruleID, "zone", zoneID, "run", run.ID, "reason", run.Reason)
+	} else {
+		e.log.Info("rule acted", "rule", ruleID, "zone", zoneID, "action", rz.Action, "act", step.Act, "reason", step.Reason)
+	}
+	return acted, nil
 }
 
-// errNotFired: the rule changed (disabled, fired by another instance) before it could fire.
-var errNotFired = errors.New("rule not fired")
+// errCannotWater: the rule decided to water a zone that cannot be watered as asked (alerted).
+var errCannotWater = errors.New("zone cannot be watered as the rule asks")
 
-// fire starts the rule's run and records the firing in one transaction, re-checking the rule
-// under its lock so that two engines never both fire it within its cooldown.
-func (e *Engine) fire(ctx context.Context, ruleID int64, reason string) (Run, error) {
+// fire starts an irrigate rule's run in the transaction that locked its state, and fills the
+// decision. A zone without a valve gets an alert and no run (Run.ID 0).
+func (e *Engine) fire(ctx context.Context, t *txn, z *zoneContext, rz ruleOnZone, ev *evaluated, d *Decision) (Run, error) {
 	s := e.store
-	var run Run
-	err := s.withTx(ctx, func(t *txn) error {
-		r, err := t.lockRule(ctx, ruleID)
+	duration := rz.DurationS
+	amount := rule.FormatDuration(time.Duration(duration) * time.Second)
+	if rz.DepthMM > 0 {
+		secs, err := z.runtimeFor(rz.DepthMM)
 		if err != nil {
-			return err
-		}
-		if ready, _ := rule.Ready(r.LastFiredAt, time.Duration(r.CooldownS)*time.Second, t.now); !r.Enabled || !ready {
-			return errNotFired
-		}
-		v, err := t.lockZoneValve(ctx, r.ZoneID)
-		if errors.Is(err, errNoValve) {
-			if err := t.raiseAlert(ctx, s, Alert{FarmID: r.FarmID, Kind: AlertZoneWithoutValve, Severity: SeverityWarning,
-				Subject: subjectZone(r.ZoneID),
-				Message: fmt.Sprintf("Rule %q would water zone %d (%s) but the zone has no valve.", r.Name, r.ZoneID, reason)}); err != nil {
-				return err
+			msg := fmt.Sprintf("Rule %q would water zone %q with %g mm but %v.", rz.Name, z.name, rz.DepthMM, err)
+			// Recorded in a transaction of its own: the act itself is abandoned.
+			if err := s.withTx(ctx, func(t2 *txn) error {
+				if err := t2.raiseAlert(ctx, s, Alert{FarmID: z.farmID, Kind: AlertCannotWater, Severity: SeverityWarning,
+					Subject: subjectZone(z.id), Message: msg}); err != nil {
+					return err
+				}
+				dd := *d
+				dd.Action, dd.Reason = DecisionSkip, msg
+				return recordDecision(ctx, t2.tx, dd)
+			}); err != nil {
+				return Run{}, err
 			}
-			return nil // commit the alert; nothing fired
+			return Run{}, errCannotWater
 		}
-		if err != nil {
-			return err
-		}
-		id := r.ID
-		run, err = t.startRun(ctx, s, v, RunRequest{ValveID: v.id, DurationS: r.DurationS, Origin: OriginRule, OriginID: &id,
-			Reason: fmt.Sprintf("rule %q: %s", r.Name, reason)})
-		if err != nil {
-			return err
-		}
-		if err := t.ruleFired(ctx, r.ID); err != nil {
-			return err
-		}
-		return t.resolveAlert(ctx, r.FarmID, AlertZoneWithoutValve, subjectZone(r.ZoneID))
-	})
-	if err == nil && run.ID == 0 {
-		return Run{}, errNotFired
+		duration = secs
+		amount = fmt.Sprintf("%g mm (%s at %g mm/h, efficiency %g)", rz.DepthMM,
+			rule.FormatDuration(time.Duration(secs)*time.Second), *z.rate, z.eff())
 	}
-	return run, err
+	reason := fmt.Sprintf("rule %q: %s; water %s", rz.Name, ev.explain, amount)
+	v, err := t.lockZoneValve(ctx, z.id)
+	if errors.Is(err, errNoValve) {
+		d.Action, d.Reason = DecisionSkip, reason+"; the zone has no valve"
+		return Run{}, t.raiseAlert(ctx, s, Alert{FarmID: z.farmID, Kind: AlertZoneWithoutValve, Severity: SeverityWarning,
+			Subject: subjectZone(z.id),
+			Message: fmt.Sprintf("Rule %q would water zone %d (%s) but the zone has no valve.", rz.Name, z.id, ev.explain)})
+	}
+	if err != nil {
+		return Run{}, err
+	}
+	id := rz.ID
+	run, err := t.startRun(ctx, s, v, RunRequest{ValveID: v.id, DurationS: duration, Origin: OriginRule, OriginID: &id,
+		Reason: reason})
+	if err != nil {
+		return Run{}, err
+	}
+	d.Reason = run.Reason
+	d.RunID = &run.ID
+	d.withWater(z, run.DurationS)
+	if err := t.resolveAlert(ctx, z.farmID, AlertZoneWithoutValve, subjectZone(z.id)); err != nil {
+		return Run{}, err
+	}
+	return run, t.resolveAlert(ctx, z.farmID, AlertCannotWater, subjectZone(z.id))
+}
+
+// sameActState reports whether a rule's memory still is what an evaluation started from, as
+// far as acting goes.
+func sameActState(a, b rule.State) bool {
+	return a.Armed == b.Armed && a.Active == b.Active && sameTimePtr(a.LastFired, b.LastFired)
+}
+
+func sameTimePtr(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+// saveRuleStateIf writes a rule's memory of a zone unless another evaluation acted on it since
+// old was read (then the newer memory stays).
+func (s *Store) saveRuleStateIf(ctx context.Context, old rule.State, ruleID, zoneID int64, st rule.State, at time.Time, reason string) error {
+	return saveRuleStateCAS(ctx, s.db, old, ruleID, zoneID, st, at, reason)
+}
+
+func (t *txn) saveRuleStateIf(ctx context.Context, old rule.State, ruleID, zoneID int64, st rule.State, reason string) error {
+	return saveRuleStateCAS(ctx, t.tx, old, ruleID, zoneID, st, t.now, reason)
+}
+
+func saveRuleStateCAS(ctx context.Context, q querier, old rule.State, ruleID, zoneID int64, st rule.State, at time.Time, reason string) error {
+	_, err := q.Exec(ctx, `INSERT INTO rule_states (rule_id, zone_id, holding_since, armed, active, last_fired_at, evaluated_at, reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (rule_id, zone_id) DO UPDATE SET holding_since = EXCLUDED.holding_since, armed = EXCLUDED.armed,
+			active = EXCLUDED.active, last_fired_at = EXCLUDED.last_fired_at, evaluated_at = EXCLUDED.evaluated_at,
+			reason = EXCLUDED.reason
+		WHERE rule_states.armed = $9 AND rule_states.active = $10 AND rule_states.last_fired_at IS NOT DISTINCT FROM $11`,
+		ruleID, zoneID, st.HoldingSince, st.Armed, st.Active, st.LastFired, at, reason, old.Armed, old.Active, old.LastFired)
+	return interpretError(err, "save rule state")
+}
+
+// DryRunResult is a rule evaluated on one zone now, without acting: the facts it saw and what
+// it would do.
+type DryRunResult struct {
+	ZoneID   int64
+	ZoneName string
+	At       time.Time
+	// Known is false when a fact the condition needs has no data.
+	Known bool
+	Holds bool
+	// Missing names the facts without data.
+	Missing []string
+	// ResetHolds is the reset condition's value (nil: no reset condition, or no data).
+	ResetHolds *bool
+	InWindow   bool
+	Facts      []rule.Used // every fact the conditions used, with its value
+	State      rule.State  // the rule's memory of the zone
+	Act        bool        // the rule would act now
+	Release    bool        // it would release a skip or resolve an alert
+	Reason     string      // why it would or would not act
+	Explain    string      // the condition with the values it saw
+	// What an irrigate rule would water: runtime, gross depth and volume (0/nil: unknown).
+	DurationS int
+	DepthMM   *float64
+	VolumeL   *float64
+	Problem   string // why it could not water as asked
+}
+
+// DryRun evaluates a rule (stored or not: a zero ID means no memory) on its zone, or on every
+// zone of its farm, now, and reports what it saw and would do. Nothing is changed.
+func (e *Engine) DryRun(ctx context.Context, r Rule) ([]DryRunResult, error) {
+	if err := e.store.ruleScope(ctx, &r); err != nil {
+		return nil, err
+	}
+	c, err := compileRule(&r)
+	if err != nil {
+		return nil, err
+	}
+	var zoneIDs []int64
+	if r.ZoneID != nil {
+		zoneIDs = []int64{*r.ZoneID}
+	} else {
+		rows, err := e.store.db.Query(ctx, `SELECT id FROM zones WHERE farm_id = $1 ORDER BY id`, r.FarmID)
+		if err != nil {
+			return nil, interpretError(err, "zones")
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, interpretError(err, "zones")
+			}
+			zoneIDs = append(zoneIDs, id)
+		}
+		rows.Close()
+	}
+	contexts, err := e.store.zoneContexts(ctx, zoneIDs)
+	if err != nil {
+		return nil, err
+	}
+	states := map[int64]rule.State{}
+	if r.ID != 0 {
+		list, err := e.store.RuleStates(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range list {
+			states[st.ZoneID] = rule.State{HoldingSince: st.HoldingSince, Armed: st.Armed, Active: st.Active, LastFired: st.LastFiredAt}
+		}
+	}
+	src := newLiveFacts(e.store, e.readings, e.weather, e.balance)
+	now := e.store.now()
+	needs := newNeeds()
+	needs.add(c.cond)
+	needs.add(c.reset)
+	out := []DryRunResult{}
+	for _, id := range zoneIDs {
+		z := contexts[id]
+		if z == nil {
+			continue
+		}
+		st, ok := states[id]
+		if !ok {
+			st = rule.NewState()
+		}
+		f, err := src.facts(ctx, z, now, needs)
+		if err != nil {
+			return nil, err
+		}
+		evs, err := evaluateOn(z, []*compiled{c}, []rule.State{st}, f, now)
+		if err != nil {
+			return nil, err
+		}
+		ev := evs[0]
+		res := DryRunResult{ZoneID: id, ZoneName: z.name, At: now, Known: ev.cond.Known, Holds: ev.cond.Holds,
+			Missing: ev.cond.Missing, InWindow: c.windows.Contains(now.In(z.loc)), State: st, Act: ev.step.Act,
+			Release: ev.step.Release, Reason: ev.step.Reason, Explain: ev.explain}
+		res.Facts = append(res.Facts, ev.cond.Used...)
+		if ev.reset != nil {
+			res.Facts = append(res.Facts, ev.reset.Used...)
+			if ev.reset.Known {
+				h := ev.reset.Holds
+				res.ResetHolds = &h
+			}
+		}
+		res.Facts = dedupeUsed(res.Facts)
+		if c.Action == rule.ActionIrrigate {
+			secs := c.DurationS
+			if c.DepthMM > 0 {
+				if secs, err = z.runtimeFor(c.DepthMM); err != nil {
+					res.Problem = err.Error()
+				}
+			}
+			if secs > z.maxRuntimeS {
+				secs = z.maxRuntimeS
+			}
+			if secs > 0 {
+				var d Decision
+				d.withWater(z, secs)
+				res.DurationS, res.DepthMM, res.VolumeL = d.DurationS, d.DepthMM, d.VolumeL
+			}
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func dedupeUsed(us []rule.Used) []rule.Used {
+	seen := map[string]bool{}
+	out := us[:0]
+	for _, u := range us {
+		if !seen[u.Name] {
+			seen[u.Name] = true
+			out = append(out, u)
+		}
+	}
+	return out
 }

@@ -143,42 +143,18 @@ func (d *dbSecrets) NewSecret(ctx context.Context, uid, kind string) (string, er
 	return secret, err
 }
 
-// sqlReadings is a ZoneReadings over the readings table, as fieldnodes provides.
-type sqlReadings struct{ db *pgxpool.Pool }
-
-func (r sqlReadings) ZoneAggregate(ctx context.Context, zoneID int64, metric, agg string, since time.Time) (float64, int, error) {
-	exprs := map[string]string{"mean": "avg(r.value)", "min": "min(r.value)", "max": "max(r.value)",
-		"last": "(array_agg(r.value ORDER BY r.ts DESC))[1]"}
-	expr, ok := exprs[agg]
-	if !ok {
-		return 0, 0, fmt.Errorf("unknown aggregate %q", agg)
-	}
-	var v *float64
-	var n int
-	err := r.db.QueryRow(ctx, `SELECT `+expr+`, count(*) FROM readings r
-		JOIN nodes n ON n.id = r.node_id JOIN metrics m ON m.id = r.metric_id
-		WHERE n.zone_id = $1 AND m.name = $2 AND r.ts >= $3`, zoneID, metric, since).Scan(&v, &n)
-	if err != nil || v == nil {
-		return 0, n, err
-	}
-	return *v, n, nil
-}
-
-func (r sqlReadings) ZonesOfNodes(ctx context.Context, nodeIDs []int64) ([]int64, error) {
-	rows, err := r.db.Query(ctx, `SELECT DISTINCT zone_id FROM nodes WHERE id = ANY($1) AND zone_id IS NOT NULL ORDER BY 1`, nodeIDs)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+// nodeStore is fieldnodes' store on the fixture's database and clock: the real readings a
+// rule engine reads.
+func (f *fixture) nodeStore() *fieldnodes.Store {
+	f.t.Helper()
+	if f.fieldnodes == nil {
+		ns, err := fieldnodes.NewStore(fieldnodes.StoreConfig{Pool: f.db, Now: f.clock.Now, Logger: testLogger(f.t)})
+		if err != nil {
+			f.t.Fatal(err)
 		}
-		out = append(out, id)
+		f.fieldnodes = ns
 	}
-	return out, rows.Err()
+	return f.fieldnodes
 }
 
 // fixture is a fresh database with an organisation, one farm and a store on a test clock.
@@ -193,6 +169,8 @@ type fixture struct {
 	org     int64
 	farm    int64
 	n       int
+
+	fieldnodes *fieldnodes.Store
 }
 
 func testLogger(t testing.TB) *slog.Logger {

@@ -34,7 +34,7 @@ func TestLongRunningPartsStopCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := irrigation.NewEngine(f.store, sqlReadings{pool}, irrigation.EngineConfig{Interval: 10 * time.Millisecond})
+	e, err := irrigation.NewEngine(f.store, f.nodeStore(), irrigation.EngineConfig{Interval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []*irrigation.Store{s1, s2} {
-		if _, err := irrigation.NewEngine(s, sqlReadings{f.db}, irrigation.EngineConfig{}); err != nil {
+		if _, err := irrigation.NewEngine(s, f.nodeStore(), irrigation.EngineConfig{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := irrigation.NewScheduler(s, irrigation.SchedulerConfig{}); err != nil {

@@ -2,8 +2,10 @@ package irrigation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -12,92 +14,260 @@ import (
 	"github.com/aghali/aghali/irrigation/rule"
 )
 
-// Rule is a threshold rule of a zone: when Aggregate of Metric over the zone's readings of the
-// last WindowS seconds compares Op against Threshold, water the zone for DurationS through its
-// first valve, then wait CooldownS before firing again.
+// Rule is a decision an agronomist writes: when Condition (an expression over facts, see
+// docs/rules.md) has held for HoldS, take Action on the zone (a farm-wide rule: on each zone of
+// the farm, separately) — irrigate for DurationS or for DepthMM, skip (veto other watering), or
+// raise an alert — then wait CooldownS; with a ResetCondition it is disarmed after acting until
+// that holds (hysteresis).
 type Rule struct {
-	ID        int64
-	ZoneID    int64
-	FarmID    int64 // the zone's farm; read-only
-	Name      string
-	Metric    string // e.g. soil_vwc
-	Aggregate string // mean (default), min, max, last
-	Op        string // <, <=, >, >=
-	Threshold float64
-	WindowS   int // 0 on create means 3600
+	ID     int64
+	FarmID int64
+	ZoneID *int64 // nil: every zone of the farm
+	Name   string
+	// Condition decides when the rule acts; ResetCondition ("" none) re-arms it after acting.
+	Condition      string
+	ResetCondition string
+	HoldS          int    // the condition must hold this long first; 0: at once
+	Action         string // irrigate (default), skip, alert
+	// Irrigate: for DurationS seconds, or for DepthMM mm reaching the roots (one of the two).
 	DurationS int
+	DepthMM   float64
+	// Alert: its severity (default warning) and message ("" : the rule's name and reason).
+	Severity string
+	Message  string
+	// Priority orders a zone's rules (higher first); a skip that holds vetoes irrigation by
+	// rules of its priority or lower, by schedules and by the water balance.
+	Priority int
+	// Windows are the local periods the rule may act in; none: always.
+	Windows   []RuleWindow
 	CooldownS int  // 0: none
 	Enabled   bool // callers creating from the API default it to true
-	// LastFiredAt is when the rule last started a run; read-only.
+	// LastFiredAt is when the rule last acted on any zone; read-only.
 	LastFiredAt *time.Time
 	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
-func (r Rule) condition() rule.Condition {
-	return rule.Condition{Metric: r.Metric, Aggregate: r.Aggregate, Op: r.Op, Threshold: r.Threshold,
-		Window: time.Duration(r.WindowS) * time.Second}
+// RuleWindow is a period of local time a rule may act in: From to To ("05:00" to "09:00"; To
+// before From spans midnight), on Days (none: every day).
+type RuleWindow struct {
+	From string   `json:"from"`
+	To   string   `json:"to"`
+	Days []string `json:"days,omitempty"`
 }
 
-func validateRule(r *Rule) error {
+// ExpressionError is a rule condition that cannot be compiled; Line and Column (1-based) say
+// where the problem is.
+type ExpressionError struct {
+	Field   string // condition or reset_condition
+	Line    int
+	Column  int
+	Problem string
+	Snippet string
+}
+
+func (e *ExpressionError) Error() string {
+	return fmt.Sprintf("%s: line %d, column %d: %s", e.Field, e.Line, e.Column, e.Problem)
+}
+
+// compiled is a rule with its programs and windows, ready to evaluate.
+type compiled struct {
+	Rule
+	cond    *rule.Program
+	reset   *rule.Program // nil: no reset condition
+	windows rule.Windows
+}
+
+func (c *compiled) behaviour() rule.Behaviour {
+	return rule.Behaviour{Action: c.Action, Hold: time.Duration(c.HoldS) * time.Second,
+		Cooldown: time.Duration(c.CooldownS) * time.Second, HasReset: c.reset != nil}
+}
+
+func compileExpr(field, src string) (*rule.Program, error) {
+	p, err := rule.Compile(src)
+	if err != nil {
+		var e *rule.Error
+		if errors.As(err, &e) {
+			return nil, &ExpressionError{Field: field, Line: e.Line, Column: e.Column, Problem: e.Message, Snippet: e.Snippet}
+		}
+		return nil, invalid(field, "%v", err)
+	}
+	return p, nil
+}
+
+// CompileRule checks a rule completely (its expressions, action and windows) and returns it
+// ready to evaluate; the error is a *ValidationError or an *ExpressionError.
+func compileRule(r *Rule) (*compiled, error) {
 	r.Name = strings.TrimSpace(r.Name)
 	if r.Name == "" {
-		return invalid("name", "required")
+		return nil, invalid("name", "required")
 	}
-	if r.Aggregate == "" {
-		r.Aggregate = rule.Mean
+	if r.Action == "" {
+		r.Action = rule.ActionIrrigate
 	}
-	if r.WindowS == 0 {
-		r.WindowS = 3600
+	if r.Severity == "" {
+		r.Severity = SeverityWarning
 	}
-	if r.WindowS < 0 {
-		return invalid("window_s", "must be positive")
+	c := &compiled{}
+	var err error
+	if c.cond, err = compileExpr("condition", r.Condition); err != nil {
+		return nil, err
 	}
-	if err := r.condition().Validate(); err != nil {
-		var ie *rule.InvalidError
-		if errors.As(err, &ie) {
-			return &ValidationError{Field: ie.Field, Problem: ie.Problem}
+	r.ResetCondition = strings.TrimSpace(r.ResetCondition)
+	if r.ResetCondition != "" {
+		if c.reset, err = compileExpr("reset_condition", r.ResetCondition); err != nil {
+			return nil, err
 		}
-		return err
 	}
-	if r.DurationS <= 0 {
-		return invalid("duration_s", "must be positive")
+	switch r.Action {
+	case rule.ActionIrrigate:
+		switch {
+		case r.DurationS > 0 && r.DepthMM > 0:
+			return nil, invalid("depth_mm", "give duration_s or depth_mm, not both")
+		case r.DurationS < 0:
+			return nil, invalid("duration_s", "must be positive")
+		case r.DepthMM < 0 || math.IsNaN(r.DepthMM) || r.DepthMM > 500:
+			return nil, invalid("depth_mm", "must be a depth between 0 and 500 mm")
+		case r.DurationS == 0 && r.DepthMM == 0:
+			return nil, invalid("duration_s", "an irrigate rule needs duration_s or depth_mm")
+		}
+	case rule.ActionSkip, rule.ActionAlert:
+		if r.DurationS != 0 || r.DepthMM != 0 {
+			return nil, invalid("action", "%s takes no duration_s or depth_mm", r.Action)
+		}
+	default:
+		return nil, invalid("action", "%q is not one of irrigate, skip, alert", r.Action)
 	}
-	if r.CooldownS < 0 {
-		return invalid("cooldown_s", "must not be negative")
+	switch r.Severity {
+	case SeverityInfo, SeverityWarning, SeverityCritical:
+	default:
+		return nil, invalid("severity", "%q is not one of info, warning, critical", r.Severity)
 	}
-	return nil
+	r.Message = strings.TrimSpace(r.Message)
+	if len(r.Message) > 500 {
+		return nil, invalid("message", "at most 500 characters")
+	}
+	switch {
+	case r.HoldS < 0 || r.HoldS > 7*86400:
+		return nil, invalid("hold_s", "must be between 0 and 604800 (7 days)")
+	case r.CooldownS < 0:
+		return nil, invalid("cooldown_s", "must not be negative")
+	case r.Priority < -1000 || r.Priority > 1000:
+		return nil, invalid("priority", "must be between -1000 and 1000")
+	case len(r.Windows) > 20:
+		return nil, invalid("windows", "at most 20")
+	}
+	for i, w := range r.Windows {
+		win, err := rule.ParseWindow(w.From, w.To, w.Days)
+		if err != nil {
+			return nil, invalid("windows", "window %d: %v", i+1, err)
+		}
+		c.windows = append(c.windows, win)
+		r.Windows[i].Days = rule.WeekdayList(win.Days)
+	}
+	if r.Windows == nil {
+		r.Windows = []RuleWindow{}
+	}
+	c.Rule = *r
+	return c, nil
 }
 
-const ruleColumns = `r.id, r.zone_id, z.farm_id, r.name, r.metric, r.aggregate, r.op, r.threshold, r.window_s, r.duration_s,
-	r.cooldown_s, r.enabled, r.last_fired_at, r.created_at`
+const ruleColumns = `r.id, r.farm_id, r.zone_id, r.name, r.condition, r.reset_condition, r.hold_s, r.action,
+	COALESCE(r.duration_s, 0), COALESCE(r.depth_mm, 0), r.severity, r.message, r.priority, r.windows, r.cooldown_s,
+	r.enabled, r.last_fired_at, r.created_at, r.updated_at`
 
-const ruleFrom = ` FROM rules r JOIN zones z ON z.id = r.zone_id `
-
-func scanRule(row pgx.Row) (Rule, error) {
+func scanRule(row pgx.Row, extra ...any) (Rule, error) {
 	var r Rule
-	err := row.Scan(&r.ID, &r.ZoneID, &r.FarmID, &r.Name, &r.Metric, &r.Aggregate, &r.Op, &r.Threshold, &r.WindowS,
-		&r.DurationS, &r.CooldownS, &r.Enabled, &r.LastFiredAt, &r.CreatedAt)
-	return r, interpretError(err, "rule")
+	var windows []byte
+	dest := append([]any{&r.ID, &r.FarmID, &r.ZoneID, &r.Name, &r.Condition, &r.ResetCondition, &r.HoldS, &r.Action,
+		&r.DurationS, &r.DepthMM, &r.Severity, &r.Message, &r.Priority, &windows, &r.CooldownS, &r.Enabled,
+		&r.LastFiredAt, &r.CreatedAt, &r.UpdatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return r, interpretError(err, "rule")
+	}
+	if err := json.Unmarshal(windows, &r.Windows); err != nil {
+		return r, fmt.Errorf("rule %d: windows: %w", r.ID, err)
+	}
+	return r, nil
 }
 
 func (s *Store) queryRules(ctx context.Context, where string, args ...any) ([]Rule, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+ruleColumns+ruleFrom+where, args...)
+	rows, err := s.db.Query(ctx, `SELECT `+ruleColumns+` FROM rules r `+where, args...)
 	if err != nil {
 		return nil, interpretError(err, "list rules")
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Rule, error) { return scanRule(r) })
 }
 
-// CreateRule stores a new threshold rule.
+func nullInt(v int) *int {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func nullFloat(v float64) *float64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+// ValidateRule checks a rule as CreateRule would, without storing it.
+func (s *Store) ValidateRule(ctx context.Context, r Rule) (Rule, error) {
+	if err := s.ruleScope(ctx, &r); err != nil {
+		return Rule{}, err
+	}
+	c, err := compileRule(&r)
+	if err != nil {
+		return Rule{}, err
+	}
+	return c.Rule, nil
+}
+
+// ruleScope checks the rule's zone is on its farm (and fills the farm from the zone).
+func (s *Store) ruleScope(ctx context.Context, r *Rule) error {
+	if r.ZoneID == nil {
+		if r.FarmID == 0 {
+			return invalid("farm_id", "required for a rule of every zone")
+		}
+		return nil
+	}
+	var farm int64
+	err := s.db.QueryRow(ctx, `SELECT farm_id FROM zones WHERE id = $1`, *r.ZoneID).Scan(&farm)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return invalid("zone_id", "%d does not exist", *r.ZoneID)
+	}
+	if err != nil {
+		return interpretError(err, "zone of rule")
+	}
+	if r.FarmID != 0 && r.FarmID != farm {
+		return invalid("zone_id", "%d is on another farm", *r.ZoneID)
+	}
+	r.FarmID = farm
+	return nil
+}
+
+// CreateRule stores a new rule after compiling its conditions.
 func (s *Store) CreateRule(ctx context.Context, r Rule) (Rule, error) {
-	if err := validateRule(&r); err != nil {
+	if err := s.ruleScope(ctx, &r); err != nil {
+		return Rule{}, err
+	}
+	c, err := compileRule(&r)
+	if err != nil {
+		return Rule{}, err
+	}
+	windows, err := json.Marshal(c.Windows)
+	if err != nil {
 		return Rule{}, err
 	}
 	var id int64
-	err := s.db.QueryRow(ctx, `INSERT INTO rules (zone_id, name, metric, aggregate, op, threshold, window_s, duration_s,
-			cooldown_s, enabled, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-		r.ZoneID, r.Name, r.Metric, r.Aggregate, r.Op, r.Threshold, r.WindowS, r.DurationS, r.CooldownS, r.Enabled, s.now()).Scan(&id)
+	now := s.now()
+	err = s.db.QueryRow(ctx, `INSERT INTO rules (farm_id, zone_id, name, condition, reset_condition, hold_s, action,
+			duration_s, depth_mm, severity, message, priority, windows, cooldown_s, enabled, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) RETURNING id`,
+		r.FarmID, r.ZoneID, r.Name, r.Condition, r.ResetCondition, r.HoldS, r.Action, nullInt(r.DurationS),
+		nullFloat(r.DepthMM), r.Severity, r.Message, r.Priority, windows, r.CooldownS, r.Enabled, now).Scan(&id)
 	if err != nil {
 		return Rule{}, interpretError(err, "create rule")
 	}
@@ -106,57 +276,173 @@ func (s *Store) CreateRule(ctx context.Context, r Rule) (Rule, error) {
 
 // Rule returns one rule.
 func (s *Store) Rule(ctx context.Context, id int64) (Rule, error) {
-	return scanRule(s.db.QueryRow(ctx, `SELECT `+ruleColumns+ruleFrom+`WHERE r.id = $1`, id))
+	return scanRule(s.db.QueryRow(ctx, `SELECT `+ruleColumns+` FROM rules r WHERE r.id = $1`, id))
 }
 
-// Rules lists the rules of a zone.
+// Rules lists the rules of a zone (not the farm-wide ones).
 func (s *Store) Rules(ctx context.Context, zoneID int64) ([]Rule, error) {
-	return s.queryRules(ctx, `WHERE r.zone_id = $1 ORDER BY r.name, r.id`, zoneID)
+	return s.queryRules(ctx, `WHERE r.zone_id = $1 ORDER BY r.priority DESC, r.name, r.id`, zoneID)
 }
 
-// UpdateRule replaces a rule's condition, action and enabled flag (its zone stays).
+// FarmRules lists every rule of a farm: farm-wide ones and those of its zones.
+func (s *Store) FarmRules(ctx context.Context, farmID int64) ([]Rule, error) {
+	return s.queryRules(ctx, `WHERE r.farm_id = $1 ORDER BY r.zone_id NULLS FIRST, r.priority DESC, r.name, r.id`, farmID)
+}
+
+// UpdateRule replaces a rule's definition (its farm and zone stay). A changed condition starts
+// afresh: the rule's per-zone memory (hold timer, hysteresis) is forgotten.
 func (s *Store) UpdateRule(ctx context.Context, r Rule) (Rule, error) {
-	if err := validateRule(&r); err != nil {
+	old, err := s.Rule(ctx, r.ID)
+	if err != nil {
 		return Rule{}, err
 	}
-	tag, err := s.db.Exec(ctx, `UPDATE rules SET name = $2, metric = $3, aggregate = $4, op = $5, threshold = $6,
-			window_s = $7, duration_s = $8, cooldown_s = $9, enabled = $10
-		WHERE id = $1`, r.ID, r.Name, r.Metric, r.Aggregate, r.Op, r.Threshold, r.WindowS, r.DurationS, r.CooldownS, r.Enabled)
+	r.FarmID, r.ZoneID = old.FarmID, old.ZoneID
+	c, err := compileRule(&r)
 	if err != nil {
-		return Rule{}, interpretError(err, "update rule")
+		return Rule{}, err
 	}
-	if tag.RowsAffected() == 0 {
-		return Rule{}, fmt.Errorf("rule %d: %w", r.ID, ErrNotFound)
+	windows, err := json.Marshal(c.Windows)
+	if err != nil {
+		return Rule{}, err
+	}
+	err = s.withTx(ctx, func(t *txn) error {
+		tag, err := t.tx.Exec(ctx, `UPDATE rules SET name = $2, condition = $3, reset_condition = $4, hold_s = $5,
+				action = $6, duration_s = $7, depth_mm = $8, severity = $9, message = $10, priority = $11, windows = $12,
+				cooldown_s = $13, enabled = $14, updated_at = $15
+			WHERE id = $1`, r.ID, r.Name, r.Condition, r.ResetCondition, r.HoldS, r.Action, nullInt(r.DurationS),
+			nullFloat(r.DepthMM), r.Severity, r.Message, r.Priority, windows, r.CooldownS, r.Enabled, t.now)
+		if err != nil {
+			return interpretError(err, "update rule")
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("rule %d: %w", r.ID, ErrNotFound)
+		}
+		if old.Condition != r.Condition || old.ResetCondition != r.ResetCondition || old.Action != r.Action {
+			_, err = t.tx.Exec(ctx, `UPDATE rule_states SET holding_since = NULL, armed = true WHERE rule_id = $1`, r.ID)
+		}
+		return interpretError(err, "update rule")
+	})
+	if err != nil {
+		return Rule{}, err
 	}
 	return s.Rule(ctx, r.ID)
 }
 
-// DeleteRule deletes a rule; runs it started stay.
+// DeleteRule deletes a rule; runs it started and decisions it took stay; alerts it raised are
+// resolved.
 func (s *Store) DeleteRule(ctx context.Context, id int64) error {
-	tag, err := s.db.Exec(ctx, `DELETE FROM rules WHERE id = $1`, id)
+	return s.withTx(ctx, func(t *txn) error {
+		var farm int64
+		err := t.tx.QueryRow(ctx, `DELETE FROM rules WHERE id = $1 RETURNING farm_id`, id).Scan(&farm)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("rule %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return interpretError(err, "delete rule")
+		}
+		_, err = t.tx.Exec(ctx, `UPDATE alerts SET resolved_at = $3 WHERE farm_id = $1 AND kind = $2
+			AND subject LIKE $4 AND resolved_at IS NULL`, farm, AlertRule, t.now, fmt.Sprintf("rule:%d:%%", id))
+		return interpretError(err, "resolve rule alerts")
+	})
+}
+
+// RuleState is what a rule remembers about one zone.
+type RuleState struct {
+	RuleID       int64
+	ZoneID       int64
+	HoldingSince *time.Time
+	Armed        bool
+	Active       bool
+	LastFiredAt  *time.Time
+	EvaluatedAt  *time.Time
+	Reason       string
+}
+
+// RuleStates lists a rule's memory per zone.
+func (s *Store) RuleStates(ctx context.Context, ruleID int64) ([]RuleState, error) {
+	rows, err := s.db.Query(ctx, `SELECT rule_id, zone_id, holding_since, armed, active, last_fired_at, evaluated_at, reason
+		FROM rule_states WHERE rule_id = $1 ORDER BY zone_id`, ruleID)
 	if err != nil {
-		return interpretError(err, "delete rule")
+		return nil, interpretError(err, "rule states")
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("rule %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (RuleState, error) {
+		var st RuleState
+		err := r.Scan(&st.RuleID, &st.ZoneID, &st.HoldingSince, &st.Armed, &st.Active, &st.LastFiredAt, &st.EvaluatedAt, &st.Reason)
+		return st, err
+	})
 }
 
-// enabledRules lists the enabled rules, of the given zones only when zoneIDs is not nil.
-func (s *Store) enabledRules(ctx context.Context, zoneIDs []int64) ([]Rule, error) {
-	if zoneIDs == nil {
-		return s.queryRules(ctx, `WHERE r.enabled ORDER BY r.zone_id, r.id`)
+// ruleOnZone is an enabled rule as it applies to one zone, with its memory there.
+type ruleOnZone struct {
+	Rule
+	zoneID     int64
+	state      rule.State
+	known      bool   // a rule_states row exists
+	lastReason string // what the last recorded evaluation said
+}
+
+// rulesOfZones loads the enabled rules that apply to zones (every zone when zoneIDs is nil):
+// each zone's own and its farm's farm-wide rules, ordered for evaluation: per zone, higher
+// priority first, skips before other actions of the same priority.
+func (s *Store) rulesOfZones(ctx context.Context, zoneIDs []int64) ([]ruleOnZone, error) {
+	q := `SELECT ` + ruleColumns + `, z.id, s.holding_since, COALESCE(s.armed, true), COALESCE(s.active, false),
+			s.last_fired_at, s.rule_id IS NOT NULL, COALESCE(s.reason, '')
+		FROM zones z
+		JOIN rules r ON r.farm_id = z.farm_id AND (r.zone_id = z.id OR r.zone_id IS NULL)
+		LEFT JOIN rule_states s ON s.rule_id = r.id AND s.zone_id = z.id
+		WHERE r.enabled `
+	args := []any{}
+	if zoneIDs != nil {
+		q += `AND z.id = ANY($1) `
+		args = append(args, zoneIDs)
 	}
-	return s.queryRules(ctx, `WHERE r.enabled AND r.zone_id = ANY($1) ORDER BY r.zone_id, r.id`, zoneIDs)
+	q += `ORDER BY z.id, r.priority DESC, (r.action = 'skip') DESC, r.id`
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, interpretError(err, "rules of zones")
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (ruleOnZone, error) {
+		var rz ruleOnZone
+		r, err := scanRule(row, &rz.zoneID, &rz.state.HoldingSince, &rz.state.Armed, &rz.state.Active,
+			&rz.state.LastFired, &rz.known, &rz.lastReason)
+		rz.Rule = r
+		return rz, err
+	})
 }
 
-// lockRule locks a rule (before the valve it waters) and re-reads it.
-func (t *txn) lockRule(ctx context.Context, id int64) (Rule, error) {
-	return scanRule(t.tx.QueryRow(ctx, `SELECT `+ruleColumns+ruleFrom+`WHERE r.id = $1 FOR UPDATE OF r`, id))
+// saveRuleState writes a rule's memory of a zone.
+func saveRuleState(ctx context.Context, q querier, ruleID, zoneID int64, st rule.State, at time.Time, reason string) error {
+	_, err := q.Exec(ctx, `INSERT INTO rule_states (rule_id, zone_id, holding_since, armed, active, last_fired_at, evaluated_at, reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (rule_id, zone_id) DO UPDATE SET holding_since = EXCLUDED.holding_since, armed = EXCLUDED.armed,
+			active = EXCLUDED.active, last_fired_at = EXCLUDED.last_fired_at, evaluated_at = EXCLUDED.evaluated_at,
+			reason = EXCLUDED.reason`,
+		ruleID, zoneID, st.HoldingSince, st.Armed, st.Active, st.LastFired, at, reason)
+	return interpretError(err, "save rule state")
 }
 
-func (t *txn) ruleFired(ctx context.Context, id int64) error {
-	_, err := t.tx.Exec(ctx, `UPDATE rules SET last_fired_at = $2 WHERE id = $1`, id, t.now)
-	return interpretError(err, "rule fired")
+// lockRuleState locks a rule's memory of a zone (creating it), after checking the rule is
+// still enabled; it is the rule's lock for acting on that zone (lock order: rule, then valve).
+func (t *txn) lockRuleState(ctx context.Context, ruleID, zoneID int64) (Rule, rule.State, error) {
+	r, err := scanRule(t.tx.QueryRow(ctx, `SELECT `+ruleColumns+` FROM rules r WHERE r.id = $1 FOR UPDATE`, ruleID))
+	if err != nil {
+		return Rule{}, rule.State{}, err
+	}
+	if _, err := t.tx.Exec(ctx, `INSERT INTO rule_states (rule_id, zone_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		ruleID, zoneID); err != nil {
+		return Rule{}, rule.State{}, interpretError(err, "rule state")
+	}
+	var st rule.State
+	err = t.tx.QueryRow(ctx, `SELECT holding_since, armed, active, last_fired_at FROM rule_states
+		WHERE rule_id = $1 AND zone_id = $2 FOR UPDATE`, ruleID, zoneID).Scan(&st.HoldingSince, &st.Armed, &st.Active, &st.LastFired)
+	return r, st, interpretError(err, "lock rule state")
 }
+
+// activeSkips lists the skip rules in effect on a zone, highest priority first.
+func (s *Store) activeSkips(ctx context.Context, zoneID int64) ([]Rule, error) {
+	return s.queryRules(ctx, `JOIN rule_states st ON st.rule_id = r.id
+		WHERE st.zone_id = $1 AND st.active AND r.action = 'skip' AND r.enabled
+		ORDER BY r.priority DESC, r.id`, zoneID)
+}
+
+func subjectRule(ruleID, zoneID int64) string { return fmt.Sprintf("rule:%d:zone:%d", ruleID, zoneID) }

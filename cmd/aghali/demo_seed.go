@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aghali/aghali/api"
 	"github.com/aghali/aghali/fieldnodes"
@@ -16,6 +17,7 @@ import (
 	"github.com/aghali/aghali/geo"
 	"github.com/aghali/aghali/irrigation"
 	"github.com/aghali/aghali/irrigation/agronomy"
+	"github.com/aghali/aghali/irrigation/rule"
 )
 
 // demoState is what the demo keeps between runs (next to its database, mode 0600): the logins
@@ -139,8 +141,12 @@ func seedDemo(ctx context.Context, a *app) (demoState, error) {
 				if secret, err = a.nodes.NewSecret(ctx, probe.UID, "node"); err != nil {
 					return st, err
 				}
-				if _, err := a.irr.CreateRule(ctx, irrigation.Rule{ZoneID: zone.ID, Name: "Dry soil", Metric: "soil_vwc", Aggregate: "mean",
-					Op: "<", Threshold: threshold, WindowS: 1800, DurationS: 20 * 60, CooldownS: 3600, Enabled: true}); err != nil {
+				cond, err := rule.Threshold("soil_vwc", "mean", "<", threshold, 30*time.Minute)
+				if err != nil {
+					return st, err
+				}
+				if _, err := a.irr.CreateRule(ctx, irrigation.Rule{ZoneID: &zone.ID, Name: "Dry soil", Condition: cond,
+					DurationS: 20 * 60, CooldownS: 3600, Enabled: true}); err != nil {
 					return st, err
 				}
 				// Start the village in varied states: one zone already dry, the rest between

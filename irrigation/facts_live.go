@@ -1,0 +1,246 @@
+package irrigation
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/aghali/aghali/fieldnodes"
+	"github.com/aghali/aghali/irrigation/rule"
+)
+
+// liveFacts gathers facts from the database as they are now. One is used per evaluation pass:
+// it keeps the farms' node lists it read for the pass.
+type liveFacts struct {
+	store    *Store
+	readings Readings
+	weather  *Weather
+	balance  *WaterBalance
+
+	mu    sync.Mutex
+	nodes map[int64][]fieldnodes.Node
+}
+
+func newLiveFacts(store *Store, readings Readings, weather *Weather, balance *WaterBalance) *liveFacts {
+	return &liveFacts{store: store, readings: readings, weather: weather, balance: balance, nodes: map[int64][]fieldnodes.Node{}}
+}
+
+func (l *liveFacts) farmNodes(ctx context.Context, farmID int64) ([]fieldnodes.Node, error) {
+	l.mu.Lock()
+	nodes, ok := l.nodes[farmID]
+	l.mu.Unlock()
+	if ok {
+		return nodes, nil
+	}
+	nodes, err := l.readings.Nodes(ctx, farmID)
+	if err != nil {
+		return nil, fmt.Errorf("nodes of farm %d: %w", farmID, err)
+	}
+	l.mu.Lock()
+	l.nodes[farmID] = nodes
+	l.mu.Unlock()
+	return nodes, nil
+}
+
+func (l *liveFacts) facts(ctx context.Context, z *zoneContext, at time.Time, needs factNeeds) (rule.Facts, error) {
+	f := rule.Facts{Vars: map[string]rule.Value{}, Series: map[rule.Series]rule.Value{}}
+	for _, s := range sortedSeries(needs.series) {
+		v, err := l.series(ctx, z, at, s)
+		if err != nil {
+			return f, fmt.Errorf("%s: %w", s.Key(), err)
+		}
+		f.Series[s] = v
+	}
+	all := map[string]rule.Value{}
+	if needs.anyVar(rule.GroupTime) {
+		timeFacts(z, at, all)
+	}
+	if needs.anyVar(rule.GroupZone) {
+		zoneFacts(z, at, all)
+	}
+	if needs.anyVar(rule.GroupHistory) {
+		spans, err := l.store.wateredSpans(ctx, z.id, at.Add(-48*time.Hour), at)
+		if err != nil {
+			return f, err
+		}
+		historyFacts(z, spans, at, all)
+	}
+	if needs.anyVar(rule.GroupWeather) {
+		if err := l.weatherFacts(ctx, z, at, needs, all); err != nil {
+			return f, err
+		}
+	}
+	if needs.anyVar(rule.GroupBalance) {
+		st, err := l.balance.Status(ctx, z.id, at)
+		if err != nil {
+			return f, err
+		}
+		balanceFacts(st, all)
+	}
+	for v := range needs.vars {
+		val, ok := all[v]
+		if !ok {
+			val = rule.Missing("")
+		}
+		f.Vars[v] = val
+	}
+	return f, nil
+}
+
+// weatherFacts fills the weather facts needs asks for.
+func (l *liveFacts) weatherFacts(ctx context.Context, z *zoneContext, at time.Time, needs factNeeds, out map[string]rule.Value) error {
+	day, midnight, _ := localDay(at, z.loc)
+	rain := func(from time.Time) (rule.Value, error) {
+		mm, gauges, err := l.weather.Rain(ctx, z.farmID, from, at.Add(time.Second))
+		if err != nil || gauges == 0 {
+			return rule.Missing("the farm has no rain gauge"), err
+		}
+		v := rule.NumberValue(math.Round(mm*100) / 100)
+		if gauges > 1 {
+			v.Note = fmt.Sprintf("%d gauges", gauges)
+		}
+		return v, nil
+	}
+	var err error
+	if needs.vars[rule.VarRain24h] {
+		if out[rule.VarRain24h], err = rain(at.Add(-24 * time.Hour)); err != nil {
+			return err
+		}
+	}
+	if needs.vars[rule.VarRainToday] {
+		if out[rule.VarRainToday], err = rain(midnight); err != nil {
+			return err
+		}
+	}
+	et0 := func(d time.Time) (rule.Value, error) {
+		e, err := l.weather.Day(ctx, z.farmID, d)
+		if err != nil {
+			return rule.Value{}, err
+		}
+		return et0Value(e), nil
+	}
+	if needs.vars[rule.VarET0Today] {
+		if out[rule.VarET0Today], err = et0(day); err != nil {
+			return err
+		}
+	}
+	if needs.vars[rule.VarET0Yesterday] {
+		if out[rule.VarET0Yesterday], err = et0(day.AddDate(0, 0, -1)); err != nil {
+			return err
+		}
+	}
+	if needs.vars[rule.VarForecastRain24h] {
+		mm, ok, err := l.weather.Forecast(ctx, z.farmID, at, at.Add(24*time.Hour))
+		if err != nil {
+			return err
+		}
+		out[rule.VarForecastRain24h] = rule.Missing("no forecast")
+		if ok {
+			out[rule.VarForecastRain24h] = rule.NumberValue(math.Round(mm*100) / 100)
+		}
+	}
+	return nil
+}
+
+func et0Value(e ET0Day) rule.Value {
+	if e.ET0 == nil {
+		return rule.Missing(e.Sources)
+	}
+	v := rule.NumberValue(*e.ET0)
+	v.Note = e.Method
+	if !e.Final {
+		v.Note += ", so far"
+	}
+	return v
+}
+
+// balanceFacts fills the balance facts from a zone's water-balance status.
+func balanceFacts(st BalanceStatus, out map[string]rule.Value) {
+	names := []string{rule.VarDepletion, rule.VarRAW, rule.VarTAW, rule.VarDepletionPct, rule.VarRefill, rule.VarKc, rule.VarETcToday}
+	if st.Problem != "" {
+		for _, n := range names {
+			out[n] = rule.Missing(st.Problem)
+		}
+		out[rule.VarNeedsWater] = rule.Value{V: false, Missing: true, Note: st.Problem}
+		return
+	}
+	r2 := func(v float64) rule.Value { return rule.NumberValue(math.Round(v*100) / 100) }
+	out[rule.VarDepletion] = r2(st.Depletion)
+	out[rule.VarRAW] = r2(st.RAW)
+	out[rule.VarTAW] = r2(st.TAW)
+	out[rule.VarDepletionPct] = r2(100 * st.Depletion / st.TAW)
+	out[rule.VarRefill] = r2(st.Depletion)
+	out[rule.VarKc] = r2(st.Kc)
+	out[rule.VarETcToday] = r2(st.ETcToday)
+	out[rule.VarNeedsWater] = rule.Value{V: st.NeedsWater}
+}
+
+// series computes a reading function for a zone at a moment.
+func (l *liveFacts) series(ctx context.Context, z *zoneContext, at time.Time, s rule.Series) (rule.Value, error) {
+	since := at.Add(-s.Window)
+	if s.Scope == rule.ScopeZone && s.Func != rule.FuncTrend {
+		agg := s.Func
+		switch s.Func {
+		case rule.FuncSum, rule.FuncCount:
+			agg = rule.FuncMean
+		}
+		v, n, err := l.readings.ZoneAggregate(ctx, z.id, s.Metric, agg, since)
+		if err != nil {
+			return rule.Value{}, err
+		}
+		switch {
+		case s.Func == rule.FuncCount:
+			return rule.Value{V: float64(n), N: n}, nil
+		case s.Func == rule.FuncSum && n == 0:
+			return rule.Value{V: 0.0}, nil
+		case n == 0:
+			return rule.Missing(""), nil
+		case s.Func == rule.FuncSum:
+			return rule.Value{V: v * float64(n), N: n}, nil
+		case s.Func == rule.FuncLast:
+			return rule.Value{V: v, N: 1}, nil
+		}
+		return rule.Value{V: v, N: n}, nil
+	}
+	nodes, err := l.farmNodes(ctx, z.farmID)
+	if err != nil {
+		return rule.Value{}, err
+	}
+	a := newAggregate()
+	reporting := 0
+	points := 1
+	if s.Func == rule.FuncTrend {
+		points = min(500, max(2, int(s.Window/time.Minute)))
+	}
+	for _, n := range nodes {
+		latest, reports := n.Latest[s.Metric]
+		if !reports || (s.Scope == rule.ScopeZone && (n.ZoneID == nil || *n.ZoneID != z.id)) {
+			continue
+		}
+		reporting++
+		if s.Func == rule.FuncLast {
+			if !latest.TS.Before(since) && !latest.TS.After(at) {
+				a.n++
+				a.nodes++
+				a.addLast(latest.TS, latest.Value)
+			}
+			continue
+		}
+		series, err := l.readings.Readings(ctx, n.ID, s.Metric, since, at.Add(time.Second), points)
+		if err != nil {
+			return rule.Value{}, err
+		}
+		if len(series.Points) > 0 {
+			a.nodes++
+		}
+		for _, p := range series.Points {
+			a.addBucket(p.TS.Add(series.Bucket/2), p.N, p.Mean, p.Min, p.Max)
+		}
+	}
+	if reporting == 0 && s.Func != rule.FuncCount {
+		return rule.Missing(fmt.Sprintf("no node of the %s reports %s", s.Scope, s.Metric)), nil
+	}
+	return a.value(s.Func), nil
+}
