@@ -2,6 +2,7 @@ package mqtttest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -22,6 +23,9 @@ type Config struct {
 	Port int
 	// Users maps user names to passwords; empty: anonymous access.
 	Users map[string]string
+	// Persistence keeps sessions and queued messages across a Restart (in the broker's
+	// directory), as production brokers do (docs/mqtt.md).
+	Persistence bool
 	// Extra configuration lines, appended to the generated ones.
 	Extra []string
 }
@@ -31,9 +35,12 @@ type Mosquitto struct {
 	Port int
 	URL  string // tcp://127.0.0.1:port
 
-	cmd  *exec.Cmd
+	bin  string
+	conf string
 	logs *syncBuffer
-	once sync.Once
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
 	done chan struct{}
 }
 
@@ -41,31 +48,49 @@ type Mosquitto struct {
 // installed or does not come up.
 func Start(t testing.TB, cfg Config) *Mosquitto {
 	t.Helper()
+	m, err := Run(t.TempDir(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// Run runs a Mosquitto whose configuration (and persistence) lives in dir, until Stop: Start
+// for programs that are not tests (`aghali bench ingest`).
+func Run(dir string, cfg Config) (*Mosquitto, error) {
 	bin := binary()
 	if bin == "" {
-		t.Fatal("mqtttest: mosquitto not found; install with: sudo apt-get install mosquitto (or run make test)")
+		return nil, errors.New("mqtttest: mosquitto not found; install with: sudo apt-get install mosquitto (or run make test)")
 	}
-	dir := t.TempDir()
 	port := cfg.Port
 	if port == 0 {
-		port = freePort(t)
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	lines := []string{
 		fmt.Sprintf("listener %d 127.0.0.1", port),
-		"persistence false",
 		// Mosquitto's defaults (1000 queued, 20 in flight) silently drop bursts; Aghali needs
 		// neither limit (docs/mqtt.md, broker settings).
 		"max_queued_messages 0",
 		"max_queued_bytes 0",
 		"max_inflight_messages 0",
+		"persistent_client_expiration 7d",
 		"log_dest stderr",
 		"log_type error",
 		"log_type warning",
 		"log_type notice",
 	}
+	if cfg.Persistence {
+		lines = append(lines, "persistence true", "persistence_location "+dir+"/", "autosave_interval 60")
+	} else {
+		lines = append(lines, "persistence false")
+	}
 	if os.Geteuid() == 0 {
 		// As root Mosquitto drops to user "mosquitto", which may not exist or read the
-		// temporary directory; stay root in tests.
+		// directory; stay root.
 		lines = append(lines, "user root")
 	} else if u, err := user.Current(); err == nil {
 		lines = append(lines, "user "+u.Username)
@@ -74,58 +99,81 @@ func Start(t testing.TB, cfg Config) *Mosquitto {
 		lines = append(lines, "allow_anonymous true")
 	} else {
 		pw := filepath.Join(dir, "passwd")
-		writePasswords(t, pw, cfg.Users)
+		if err := writePasswords(pw, cfg.Users); err != nil {
+			return nil, err
+		}
 		lines = append(lines, "allow_anonymous false", "password_file "+pw)
 	}
 	lines = append(lines, cfg.Extra...)
 	conf := filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatalf("mqtttest: %v", err)
+		return nil, fmt.Errorf("mqtttest: %w", err)
 	}
+	m := &Mosquitto{Port: port, URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), bin: bin, conf: conf, logs: &syncBuffer{}}
+	if err := m.start(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
 
-	m := &Mosquitto{Port: port, URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
-	m.cmd = exec.Command(bin, "-c", conf)
-	m.cmd.Stdout = m.logs
-	m.cmd.Stderr = m.logs
-	if err := m.cmd.Start(); err != nil {
-		t.Fatalf("mqtttest: start %s: %v", bin, err)
+func (m *Mosquitto) start() error {
+	cmd := exec.Command(m.bin, "-c", m.conf)
+	cmd.Stdout = m.logs
+	cmd.Stderr = m.logs
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("mqtttest: start %s: %w", m.bin, err)
 	}
+	done := make(chan struct{})
 	go func() {
-		_ = m.cmd.Wait()
-		close(m.done)
+		_ = cmd.Wait()
+		close(done)
 	}()
-	t.Cleanup(m.Stop)
-
+	m.mu.Lock()
+	m.cmd, m.done = cmd, done
+	m.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", m.Port), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return m
+			return nil
 		}
 		select {
-		case <-m.done:
-			t.Fatalf("mqtttest: mosquitto exited at start:\n%s", m.Logs())
+		case <-done:
+			return fmt.Errorf("mqtttest: mosquitto exited at start:\n%s", m.Logs())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mqtttest: mosquitto not listening on %d after 10 s:\n%s", port, m.Logs())
+			m.Stop()
+			return fmt.Errorf("mqtttest: mosquitto not listening on %d after 10 s:\n%s", m.Port, m.Logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// Stop terminates the broker (at once; it is also called at the test's cleanup).
+// Stop terminates the broker (SIGTERM: with Persistence it saves its state first). Calling it
+// again, or after the broker exited, does nothing.
 func (m *Mosquitto) Stop() {
-	m.once.Do(func() {
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.done:
-		case <-time.After(3 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.done
-		}
-	})
+	m.mu.Lock()
+	cmd, done := m.cmd, m.done
+	m.cmd = nil
+	m.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Restart stops the broker and starts it again on the same port with the same configuration.
+func (m *Mosquitto) Restart() error {
+	m.Stop()
+	return m.start()
 }
 
 // Logs is what the broker printed.
@@ -143,32 +191,30 @@ func binary() string {
 	return ""
 }
 
-func writePasswords(t testing.TB, file string, users map[string]string) {
-	t.Helper()
+func writePasswords(file string, users map[string]string) error {
 	tool, err := exec.LookPath("mosquitto_passwd")
 	if err != nil {
-		t.Fatal("mqtttest: mosquitto_passwd not found; install with: sudo apt-get install mosquitto (or run make test)")
+		return errors.New("mqtttest: mosquitto_passwd not found; install with: sudo apt-get install mosquitto (or run make test)")
 	}
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
-		t.Fatalf("mqtttest: %v", err)
+		return fmt.Errorf("mqtttest: %w", err)
 	}
 	for u, p := range users {
 		if out, err := exec.Command(tool, "-b", file, u, p).CombinedOutput(); err != nil {
-			t.Fatalf("mqtttest: mosquitto_passwd %s: %v\n%s", u, err, out)
+			return fmt.Errorf("mqtttest: mosquitto_passwd %s: %v\n%s", u, err, out)
 		}
 	}
+	return nil
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("mqtttest: %v", err)
+		return 0, fmt.Errorf("mqtttest: %w", err)
 	}
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	n, _ := strconv.Atoi(port)
-	return n
+	return strconv.Atoi(port)
 }
 
 type syncBuffer struct {
