@@ -61,7 +61,11 @@ func (g *Ingest) commit(b *batch) {
 
 	up := newUpkeepSet()
 	inBatch := map[frameKey]bool{}
-	var readings []Reading
+	weight := 0
+	for _, it := range b.items {
+		weight += it.weight()
+	}
+	readings := make([]Reading, 0, weight+weight/4)
 	var pending, rejected, stored, ignored, copies []*item
 	for _, it := range b.items {
 		if it.rej != nil {
@@ -83,16 +87,18 @@ func (g *Ingest) commit(b *batch) {
 			rejected = append(rejected, it)
 			continue
 		}
-		rs, rej := g.readingsOf(it, n, p, up, inBatch)
+		before := len(readings)
+		var rej *rejection
+		readings, rej = g.readingsOf(readings, it, n, p, up, inBatch)
 		switch {
 		case rej != nil:
+			readings = readings[:before]
 			it.rej = rej
 			rejected = append(rejected, it)
 		case it.copyOf:
 			copies = append(copies, it)
 		default:
-			it.node, it.readings = n.id, rs
-			readings = append(readings, rs...)
+			it.node, it.readings = n.id, readings[before:len(readings):len(readings)]
 			stored = append(stored, it)
 		}
 	}

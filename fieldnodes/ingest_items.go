@@ -102,7 +102,7 @@ func codecRejection(err error) *rejection {
 // readingsOf turns a message of a known node into readings through the node's profile, and
 // notes in up what the message says of the node. A LoRaWAN frame the node sent already (within
 // DedupWindow, or earlier in this batch) gives nothing (it.copyOf).
-func (g *Ingest) readingsOf(it *item, node nodeInfo, p *profile.Compiled, up *upkeepSet, inBatch map[frameKey]bool) ([]Reading, *rejection) {
+func (g *Ingest) readingsOf(dst []Reading, it *item, node nodeInfo, p *profile.Compiled, up *upkeepSet, inBatch map[frameKey]bool) ([]Reading, *rejection) {
 	if ev := it.lw; ev != nil && ev.Kind == lorawan.KindUp {
 		at := ev.Time
 		if at.IsZero() {
@@ -112,23 +112,24 @@ func (g *Ingest) readingsOf(it *item, node nodeInfo, p *profile.Compiled, up *up
 		fk := frameKey{node.id, ev.FCnt, it.hash}
 		if inBatch[fk] || g.frames.isCopy(node.id, ev.FCnt, it.hash, at) {
 			it.copyOf = true
-			return nil, nil
+			return dst, nil
 		}
 		inBatch[fk] = true
 	}
-	return messageReadings(it, node, p, up, g.cfg.MaxFuture)
+	return messageReadings(dst, it, node, p, up, g.cfg.MaxFuture)
 }
 
-// messageReadings is what a message of a known node gives: readings through the node's profile,
+// messageReadings is what a message of a known node gives: readings through the node's
+// profile, appended to dst (on a rejection dst may hold some of them: the caller cuts it back),
 // and what the message says of the node, noted in up.
-func messageReadings(it *item, node nodeInfo, p *profile.Compiled, up *upkeepSet, maxFuture time.Duration) ([]Reading, *rejection) {
+func messageReadings(dst []Reading, it *item, node nodeInfo, p *profile.Compiled, up *upkeepSet, maxFuture time.Duration) ([]Reading, *rejection) {
 	var vals []profile.Value
 	var err error
 	if it.lw == nil {
-		if vals, err = p.Apply(nil, it.meas); err != nil {
-			return nil, &rejection{RejectInvalid, "profile " + p.Name + ": " + err.Error()}
+		if vals, err = p.Apply(make([]profile.Value, 0, len(it.meas)), it.meas); err != nil {
+			return dst, &rejection{RejectInvalid, "profile " + p.Name + ": " + err.Error()}
 		}
-		return toReadings(node.id, vals, nil, it.msg.Received, maxFuture)
+		return toReadings(dst, node.id, vals, nil, it.msg.Received, maxFuture)
 	}
 
 	ev := it.lw
@@ -143,10 +144,10 @@ func messageReadings(it *item, node nodeInfo, p *profile.Compiled, up *upkeepSet
 	case lorawan.KindUp:
 		ms, rej := decodeFrame(p, ev, at)
 		if rej != nil {
-			return nil, rej
+			return dst, rej
 		}
 		if vals, err = p.Apply(nil, ms); err != nil {
-			return nil, &rejection{RejectInvalid, "profile " + p.Name + ": " + err.Error()}
+			return dst, &rejection{RejectInvalid, "profile " + p.Name + ": " + err.Error()}
 		}
 		for _, m := range []struct {
 			metric string
@@ -194,7 +195,7 @@ func messageReadings(it *item, node nodeInfo, p *profile.Compiled, up *upkeepSet
 	case lorawan.KindDownFailed:
 		ns.downlinkAt, ns.downlinkStatus = at, "failed: "+ev.Detail
 	}
-	return toReadings(node.id, vals, extra, it.msg.Received, maxFuture)
+	return toReadings(dst, node.id, vals, extra, it.msg.Received, maxFuture)
 }
 
 // frameKey is a LoRaWAN frame within one batch.
@@ -249,8 +250,8 @@ func decodeFrame(p *profile.Compiled, ev *lorawan.Event, at time.Time) ([]codec.
 
 // toReadings makes readings of a profile's values (and extra ones), refusing a message with a
 // reading too far ahead of its receive time.
-func toReadings(node int64, vals []profile.Value, extra []Reading, received time.Time, maxFuture time.Duration) ([]Reading, *rejection) {
-	out := make([]Reading, 0, len(vals)+len(extra))
+func toReadings(out []Reading, node int64, vals []profile.Value, extra []Reading, received time.Time, maxFuture time.Duration) ([]Reading, *rejection) {
+	start := len(out)
 	for _, v := range vals {
 		out = append(out, Reading{NodeID: node, Metric: v.Metric, TS: v.Time, Value: v.Value, Flags: v.Flags})
 	}
@@ -259,9 +260,9 @@ func toReadings(node int64, vals []profile.Value, extra []Reading, received time
 		out = append(out, r)
 	}
 	limit := received.Add(maxFuture)
-	for _, r := range out {
+	for _, r := range out[start:] {
 		if r.TS.After(limit) {
-			return nil, &rejection{RejectFuture, fmt.Sprintf("%s at %s is more than %v after the receive time %s",
+			return out, &rejection{RejectFuture, fmt.Sprintf("%s at %s is more than %v after the receive time %s",
 				r.Metric, r.TS.UTC().Format(time.RFC3339), maxFuture, received.UTC().Format(time.RFC3339))}
 		}
 	}

@@ -141,12 +141,12 @@ func (s *Store) ClaimPending(ctx context.Context, id int64, c Claim) (ClaimResul
 				res.Skipped++
 				continue
 			}
-			rs, rej := messageReadings(it, info, p, up, 24*time.Hour)
-			if rej != nil {
+			before := len(readings)
+			var rej *rejection
+			if readings, rej = messageReadings(readings, it, info, p, up, 24*time.Hour); rej != nil {
+				readings = readings[:before]
 				res.Skipped++
-				continue
 			}
-			readings = append(readings, rs...)
 		}
 		if len(readings) > 0 {
 			rows, ids, err := s.prepareRows(ctx, readings)

@@ -1,8 +1,10 @@
 package fieldnodes
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -157,11 +159,11 @@ func distinctNodes(sorted []Reading) []int64 {
 // fail as a whole, and then, after rolling back to the savepoint, the rows go through a staging
 // table and INSERT … ON CONFLICT DO NOTHING.
 func (s *Store) insertRows(ctx context.Context, tx pgx.Tx, rows []Reading, ids map[string]int16) (int, error) {
-	cols := []string{"node_id", "metric_id", "ts", "value", "flags"}
 	if _, err := tx.Exec(ctx, `SAVEPOINT fast`); err != nil {
 		return 0, err
 	}
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{"readings"}, cols, &readingRows{rs: rows, ids: ids, i: -1})
+	data := encodeCopy(rows, ids)
+	n, err := copyBinary(ctx, tx, "readings", data)
 	if err == nil {
 		return int(n), nil
 	}
@@ -174,7 +176,7 @@ func (s *Store) insertRows(ctx context.Context, tx pgx.Tx, rows []Reading, ids m
 	if _, err := tx.Exec(ctx, createStaging); err != nil {
 		return 0, err
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"readings_stage"}, cols, &readingRows{rs: rows, ids: ids, i: -1}); err != nil {
+	if _, err := copyBinary(ctx, tx, "readings_stage", data); err != nil {
 		return 0, err
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO readings (node_id, metric_id, ts, value, flags)
@@ -198,23 +200,45 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.db, fn)
 }
 
-// readingRows feeds CopyFrom without building a [][]any of the whole batch.
-type readingRows struct {
-	rs  []Reading
-	ids map[string]int16
-	i   int
-	row [5]any
+// encodeCopy writes rows in PostgreSQL's binary COPY format (node_id, metric_id, ts, value,
+// flags): straight into bytes, where pgx's CopyFrom would box every value of every row.
+func encodeCopy(rows []Reading, ids map[string]int16) []byte {
+	b := make([]byte, 0, 19+len(rows)*52+2)
+	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
+	b = binary.BigEndian.AppendUint32(b, 0) // flags
+	b = binary.BigEndian.AppendUint32(b, 0) // header extension
+	var lastMetric string
+	var lastID int16
+	for i := range rows {
+		r := &rows[i]
+		if r.Metric != lastMetric {
+			lastMetric, lastID = r.Metric, ids[r.Metric]
+		}
+		b = binary.BigEndian.AppendUint16(b, 5)
+		b = binary.BigEndian.AppendUint32(b, 8)
+		b = binary.BigEndian.AppendUint64(b, uint64(r.NodeID))
+		b = binary.BigEndian.AppendUint32(b, 2)
+		b = binary.BigEndian.AppendUint16(b, uint16(lastID))
+		b = binary.BigEndian.AppendUint32(b, 8)
+		b = binary.BigEndian.AppendUint64(b, uint64(r.TS.UnixMicro()-pgEpochMicros))
+		b = binary.BigEndian.AppendUint32(b, 8)
+		b = binary.BigEndian.AppendUint64(b, math.Float64bits(r.Value))
+		b = binary.BigEndian.AppendUint32(b, 2)
+		b = binary.BigEndian.AppendUint16(b, uint16(r.Flags))
+	}
+	return binary.BigEndian.AppendUint16(b, 0xffff) // trailer
 }
 
-func (r *readingRows) Next() bool { r.i++; return r.i < len(r.rs) }
+// pgEpochMicros is where PostgreSQL's timestamps count from (2000-01-01 UTC), in Unix
+// microseconds.
+const pgEpochMicros = 946_684_800_000_000
 
-func (r *readingRows) Values() ([]any, error) {
-	x := &r.rs[r.i]
-	r.row[0], r.row[1], r.row[2], r.row[3], r.row[4] = x.NodeID, r.ids[x.Metric], x.TS, x.Value, x.Flags
-	return r.row[:], nil
+// copyBinary COPYs encodeCopy's bytes into table in tx.
+func copyBinary(ctx context.Context, tx pgx.Tx, table string, data []byte) (int64, error) {
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data),
+		`COPY `+table+` (node_id, metric_id, ts, value, flags) FROM STDIN BINARY`)
+	return tag.RowsAffected(), err
 }
-
-func (r *readingRows) Err() error { return nil }
 
 // upkeepSQL writes a set of node upkeep: node_latest follows the newest value of each
 // (node, metric) ($1–$4), the nodes' health columns follow the health metrics ($5–$8) where

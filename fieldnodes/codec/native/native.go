@@ -30,6 +30,14 @@ type object struct {
 // Decode returns the measurements of payload; received is the time used when the payload has no
 // ts.
 func Decode(payload []byte, received time.Time) ([]codec.Measurement, error) {
+	if ms, ok := decodeFast(payload, received); ok {
+		return ms, nil
+	}
+	return decodeGeneral(payload, received)
+}
+
+// decodeGeneral is Decode through encoding/json: every payload, every error.
+func decodeGeneral(payload []byte, received time.Time) ([]codec.Measurement, error) {
 	trimmed := bytes.TrimSpace(payload)
 	if len(trimmed) == 0 {
 		return nil, codec.Errorf(Name, codec.ReasonSyntax, "empty payload")
