@@ -36,7 +36,9 @@ const stuckGrace = 10 * time.Second
 
 // stuckOpen handles a valve with no live run reported open after the controller confirmed
 // closing it: the valve is stuck (mechanically, or the controller lies). It raises a critical
-// alert, and sends one more close when the alert is new. It reports whether that was the case.
+// alert, and sends one more close when the alert is new. A report from before the close was
+// carried out (or within stuckGrace of it) is left alone. It reports whether the report was
+// dealt with here (true), or is of a valve open for no known reason (false).
 func (h *ControllerHandler) stuckOpen(ctx context.Context, t *txn, ctl controllerRef, uid string, v *lockedValve, at time.Time) (bool, error) {
 	var action string
 	var ackedAt *time.Time
@@ -49,8 +51,13 @@ func (h *ControllerHandler) stuckOpen(ctx context.Context, t *txn, ctl controlle
 	if err != nil {
 		return false, interpretError(err, "last acked command")
 	}
-	if action == ActionOpen || ackedAt == nil || at.Sub(*ackedAt) < stuckGrace {
+	if action == ActionOpen || ackedAt == nil {
 		return false, nil
+	}
+	if at.Sub(*ackedAt) < stuckGrace {
+		// The report was made before the close was carried out (reports and acks may be
+		// handled out of order by several instances), or too soon after it to tell.
+		return true, nil
 	}
 	var open bool
 	if err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM alerts WHERE farm_id = $1 AND kind = $2 AND subject = $3

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,9 +55,10 @@ type app struct {
 // whatever started is stopped again.
 func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL string) (a *app, err error) {
 	a = &app{cfg: cfg, log: log}
+	partial := a // a is nil by the time a failed start returns
 	defer func() {
 		if err != nil {
-			a.stop(context.Background())
+			partial.stop(context.Background())
 			a = nil
 		}
 	}()
@@ -172,7 +174,8 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 	if err = a.cmdLink.Start(ctx); err != nil {
 		return nil, fmt.Errorf("MQTT: %w", err)
 	}
-	if a.dispatcher, err = irrigation.NewDispatcher(a.irr, commander, irrigation.DispatcherConfig{RetryBase: cfg.CommandRetry}); err != nil {
+	if a.dispatcher, err = irrigation.NewDispatcher(a.irr, commander, irrigation.DispatcherConfig{
+		RetryBase: cfg.CommandRetry, RetryMax: max(cfg.CommandRetry, 30*time.Second)}); err != nil {
 		return nil, err
 	}
 	if a.monitor, err = irrigation.NewRunMonitor(a.irr, irrigation.RunMonitorConfig{}); err != nil {
