@@ -15,16 +15,16 @@ import (
 	"github.com/aghali/aghali/fieldnodes/devicesim"
 )
 
-// serveProcess is `aghali serve` as a real process, to be killed with SIGKILL.
-type serveProcess struct {
+// killableServe is `aghali serve` as a real process, to be killed with SIGKILL.
+type killableServe struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan error
 }
 
-// buildAghali builds the binary into a temporary directory.
-func buildAghali(t *testing.T) string {
+// buildAghaliBinary builds the binary into a temporary directory.
+func buildAghaliBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "aghali")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -34,9 +34,9 @@ func buildAghali(t *testing.T) string {
 	return bin
 }
 
-func startServeProcess(t *testing.T, bin string, env map[string]string, httpBase string) *serveProcess {
+func startKillableServe(t *testing.T, bin string, env map[string]string, httpBase string) *killableServe {
 	t.Helper()
-	p := &serveProcess{t: t, cmd: exec.Command(bin, "serve"), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &killableServe{t: t, cmd: exec.Command(bin, "serve"), logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Env = os.Environ()
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
@@ -76,7 +76,7 @@ func startServeProcess(t *testing.T, bin string, env map[string]string, httpBase
 }
 
 // kill sends SIGKILL: no shutdown, nothing drained, connections dropped mid-flight.
-func (p *serveProcess) kill() {
+func (p *killableServe) kill() {
 	p.t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		p.t.Fatal(err)
@@ -93,7 +93,7 @@ func (p *serveProcess) kill() {
 // but the controller never got is sent again and carried out once, and nothing is opened twice.
 func TestServeKilledMidRun(t *testing.T) {
 	t.Parallel()
-	bin := buildAghali(t)
+	bin := buildAghaliBinary(t)
 	db, email, pw := newDatabase(t)
 	httpPort, mqttPort := freePort(t), freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
@@ -102,7 +102,7 @@ func TestServeKilledMidRun(t *testing.T) {
 		"AGHALI_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", httpPort), "AGHALI_MQTT_LISTEN": fmt.Sprintf("127.0.0.1:%d", mqttPort),
 		"AGHALI_COMMAND_RETRY": "500ms",
 	}
-	first := startServeProcess(t, bin, env, base)
+	first := startKillableServe(t, bin, env, base)
 	s := newIrrSite(t, login(t, base, email, pw), "kill")
 	running := s.controller("ctl-running")
 	valve := s.valve(running, 1, map[string]any{"zone_id": s.zone(1, 6, 0), "nominal_flow_lpm": 20})
@@ -130,7 +130,7 @@ func TestServeKilledMidRun(t *testing.T) {
 		t.Fatal("the offline controller's valve opened while it was away")
 	}
 
-	startServeProcess(t, bin, env, base)
+	startKillableServe(t, bin, env, base)
 	s.c = login(t, base, email, pw)
 	if err := sim.SetFault(waiting.uid, devicesim.FaultNone); err != nil {
 		t.Fatal(err)
