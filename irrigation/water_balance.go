@@ -355,6 +355,9 @@ func (b *WaterBalance) ensure(ctx context.Context, z *zoneContext, a zoneAgronom
 		out = append(out, *prev)
 	}
 	lastET0 := math.NaN()
+	if prev != nil {
+		lastET0 = prev.ET0
+	}
 	for _, e := range et0s {
 		if e.ET0 != nil && e.Final {
 			lastET0 = *e.ET0
@@ -402,6 +405,19 @@ func (b *WaterBalance) ensure(ctx context.Context, z *zoneContext, a zoneAgronom
 		next, r, err := bal.Step(agronomy.Day{ET0: et0, Kc: kc, Rain: rain, Irrigation: irr})
 		if err != nil {
 			return nil, fmt.Errorf("zone %d, %s: %w", z.id, day.Format(time.DateOnly), err)
+		}
+		if !e.Final {
+			// A day in progress: its ET0 so far would make p (and so RAW) look as if the crop
+			// hardly drew water. p follows the ETc expected for the whole day.
+			full := lastET0
+			if hours := now.Sub(dayStart).Hours(); e.ET0 != nil && hours >= 6 {
+				full = *e.ET0 * dayEnd.Sub(dayStart).Hours() / math.Min(hours, dayEnd.Sub(dayStart).Hours())
+			}
+			if !math.IsNaN(full) {
+				r.P = agronomy.AdjustP(a.root.P, kc*full)
+				r.RAW = agronomy.RAW(r.P, r.TAW)
+				notes = append(notes, fmt.Sprintf("p from the day's expected ETc %.2f mm", kc*full))
+			}
 		}
 		row := BalanceDay{ZoneID: z.id, Day: day, ET0: et0, Kc: kc, ETc: r.ETc, Ks: r.Ks, ETcAdj: r.ETcAdj, Rain: rain,
 			EffectiveRain: r.EffectiveRain, Irrigation: irr, NetIrrigation: r.NetIrrigation, DeepPercolation: r.DeepPercolation,
@@ -574,4 +590,34 @@ func (b *WaterBalance) save(ctx context.Context, d BalanceDay) error {
 func (s *Store) ResetBalance(ctx context.Context, zoneID int64) error {
 	_, err := s.db.Exec(ctx, `DELETE FROM zone_water_balance WHERE zone_id = $1`, zoneID)
 	return interpretError(err, "reset water balance")
+}
+
+// validateAgronomy checks a zone's planting date and soil water limits, and normalises its crop
+// and soil names to the catalogue's when they name an entry (any other name is kept: such a
+// zone simply has no water balance).
+func validateAgronomy(z *Zone) error {
+	if z.PlantingDate != nil {
+		p := *z.PlantingDate
+		d := time.Date(p.Year(), p.Month(), p.Day(), 0, 0, 0, 0, time.UTC)
+		if d.Year() < 1990 || d.Year() > 2200 {
+			return invalid("planting_date", "%s is not a plausible date", d.Format(time.DateOnly))
+		}
+		z.PlantingDate = &d
+	}
+	if err := checkSkip("theta_fc", z.ThetaFC, 0.01, 0.99); err != nil {
+		return err
+	}
+	if err := checkSkip("theta_wp", z.ThetaWP, 0, 0.98); err != nil {
+		return err
+	}
+	if z.ThetaFC != nil && z.ThetaWP != nil && *z.ThetaWP >= *z.ThetaFC {
+		return invalid("theta_wp", "must be below theta_fc")
+	}
+	if c, ok := agronomy.CropByName(strings.ToLower(strings.TrimSpace(z.Crop))); ok {
+		z.Crop = c.Name
+	}
+	if s, ok := agronomy.SoilByName(strings.ToLower(strings.TrimSpace(z.Soil))); ok {
+		z.Soil = s.Name
+	}
+	return nil
 }

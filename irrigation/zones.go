@@ -41,6 +41,13 @@ type Zone struct {
 	ApplicationRateMMH *float64
 	// Efficiency is the share of applied water that reaches the roots, (0, 1].
 	Efficiency *float64
+	// PlantingDate (a calendar day, midnight UTC) starts the crop's Kc curve; for perennials,
+	// bud-break or green-up. Nil: Kc mid (an established crop).
+	PlantingDate *time.Time
+	// ThetaFC and ThetaWP are measured field capacity and wilting point (m³/m³) replacing the
+	// soil texture's Table 19 values in the water balance.
+	ThetaFC *float64
+	ThetaWP *float64
 	// MaxRuntimeS is the longest a valve of this zone may stay open; every open carries it (or
 	// less) as duration_s, so the controller closes by itself even if the server is gone.
 	// 0 on create means DefaultMaxRuntimeS.
@@ -85,6 +92,9 @@ func (s *Store) validateZone(ctx context.Context, z *Zone) error {
 	}
 	if z.Efficiency != nil && *z.Efficiency > 1 {
 		return invalid("efficiency", "must be at most 1")
+	}
+	if err := validateAgronomy(z); err != nil {
+		return err
 	}
 	if z.Geom == nil {
 		return invalid("geometry", "required")
@@ -132,12 +142,13 @@ func (s *Store) onFarm(ctx context.Context, table string, id, farmID int64, fiel
 }
 
 const zoneColumns = `id, farm_id, field_id, water_source_id, name, geom, method, crop, soil, root_depth_m,
-	application_rate_mm_h, efficiency, max_runtime_s, min_off_s, created_at, updated_at`
+	application_rate_mm_h, efficiency, max_runtime_s, min_off_s, created_at, updated_at, planting_date, theta_fc, theta_wp`
 
 func scanZone(row pgx.Row) (Zone, error) {
 	var z Zone
 	err := row.Scan(&z.ID, &z.FarmID, &z.FieldID, &z.WaterSourceID, &z.Name, &z.Geom, &z.Method, &z.Crop, &z.Soil,
-		&z.RootDepthM, &z.ApplicationRateMMH, &z.Efficiency, &z.MaxRuntimeS, &z.MinOffS, &z.CreatedAt, &z.UpdatedAt)
+		&z.RootDepthM, &z.ApplicationRateMMH, &z.Efficiency, &z.MaxRuntimeS, &z.MinOffS, &z.CreatedAt, &z.UpdatedAt,
+		&z.PlantingDate, &z.ThetaFC, &z.ThetaWP)
 	return z, interpretError(err, "zone")
 }
 
@@ -148,11 +159,12 @@ func (s *Store) CreateZone(ctx context.Context, z Zone) (Zone, error) {
 	}
 	now := s.now()
 	return scanZone(s.db.QueryRow(ctx, `INSERT INTO zones (farm_id, field_id, water_source_id, name, geom, method, crop,
-			soil, root_depth_m, application_rate_mm_h, efficiency, max_runtime_s, min_off_s, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+			soil, root_depth_m, application_rate_mm_h, efficiency, max_runtime_s, min_off_s, created_at, updated_at,
+			planting_date, theta_fc, theta_wp)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17)
 		RETURNING `+zoneColumns,
 		z.FarmID, z.FieldID, z.WaterSourceID, z.Name, z.Geom, z.Method, z.Crop, z.Soil, z.RootDepthM,
-		z.ApplicationRateMMH, z.Efficiency, z.MaxRuntimeS, z.MinOffS, now))
+		z.ApplicationRateMMH, z.Efficiency, z.MaxRuntimeS, z.MinOffS, now, z.PlantingDate, z.ThetaFC, z.ThetaWP))
 }
 
 // Zone returns one zone.
@@ -182,10 +194,10 @@ func (s *Store) UpdateZone(ctx context.Context, z Zone) (Zone, error) {
 	}
 	return scanZone(s.db.QueryRow(ctx, `UPDATE zones SET field_id = $2, water_source_id = $3, name = $4, geom = $5,
 			method = $6, crop = $7, soil = $8, root_depth_m = $9, application_rate_mm_h = $10, efficiency = $11,
-			max_runtime_s = $12, min_off_s = $13, updated_at = $14
+			max_runtime_s = $12, min_off_s = $13, updated_at = $14, planting_date = $15, theta_fc = $16, theta_wp = $17
 		WHERE id = $1 RETURNING `+zoneColumns,
 		z.ID, z.FieldID, z.WaterSourceID, z.Name, z.Geom, z.Method, z.Crop, z.Soil, z.RootDepthM,
-		z.ApplicationRateMMH, z.Efficiency, z.MaxRuntimeS, z.MinOffS, s.now()))
+		z.ApplicationRateMMH, z.Efficiency, z.MaxRuntimeS, z.MinOffS, s.now(), z.PlantingDate, z.ThetaFC, z.ThetaWP))
 }
 
 // DeleteZone deletes a zone with its rules, schedules and past runs; its valves stay, unassigned.

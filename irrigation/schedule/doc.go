@@ -9,6 +9,8 @@
 //     occurrence, the first; a wall-clock time that does not exist (the hour skipped when clocks go
 //     forward) yields one occurrence at the instant the clocks jump, so a daily schedule neither
 //     waters twice nor skips a day.
+//   - Restrict limits occurrences to weekdays and odd or even days of the month, by the local
+//     calendar: an occurrence on another day is no occurrence (never fired, never "missed").
 //   - Decide fires at most one occurrence per call, the latest one, and only while it is no older
 //     than the caller's limit; everything older is reported as missed, never fired late.
 package schedule

@@ -15,7 +15,62 @@ type Spec struct {
 	expr string
 	spec *cron.SpecSchedule
 	loc  *time.Location
+	// Restrictions on the local calendar day of an occurrence (see Restrict).
+	weekdays uint8 // bit 0 = Sunday; 0 or 0x7f: every day
+	parity   string
 }
+
+// Day parities a schedule may be restricted to.
+const (
+	AnyDay  = "any"
+	OddDay  = "odd"  // 1st, 3rd, … of the month (the 31st and the 1st are both odd)
+	EvenDay = "even" // 2nd, 4th, …
+)
+
+// Restrict returns the schedule with occurrences only on the given weekdays (bit 0 = Sunday;
+// 0 or 0x7f: every day) and, with OddDay or EvenDay, only on odd or even days of the month, in
+// the schedule's time zone. Occurrences on other days are not occurrences at all: Next and
+// Decide skip them.
+func (s *Spec) Restrict(weekdays uint8, parity string) (*Spec, error) {
+	switch parity {
+	case "", AnyDay, OddDay, EvenDay:
+	default:
+		return nil, fmt.Errorf("day parity %q is not one of any, odd, even", parity)
+	}
+	if weekdays&0x7f == 0 {
+		weekdays = 0x7f
+	}
+	out := *s
+	out.weekdays, out.parity = weekdays&0x7f, parity
+	if out.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() && out.Next(time.Date(2003, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+		return nil, fmt.Errorf("%q never happens on the allowed days", s.expr)
+	}
+	return &out, nil
+}
+
+// restricted reports whether the schedule has day restrictions.
+func (s *Spec) restricted() bool {
+	return (s.weekdays != 0 && s.weekdays != 0x7f) || s.parity == OddDay || s.parity == EvenDay
+}
+
+// allowed reports whether an occurrence's local day is allowed.
+func (s *Spec) allowed(t time.Time) bool {
+	l := t.In(s.loc)
+	if s.weekdays != 0 && s.weekdays&(1<<l.Weekday()) == 0 {
+		return false
+	}
+	switch s.parity {
+	case OddDay:
+		return l.Day()%2 == 1
+	case EvenDay:
+		return l.Day()%2 == 0
+	}
+	return true
+}
+
+// maxDayJumps bounds how many disallowed days Next steps over (a yearly schedule restricted to
+// even days may need a few years).
+const maxDayJumps = 4000
 
 // Parse reads a 5-field cron expression (minute hour day-of-month month day-of-week, as in
 // crontab(5), with names such as "mon" and "jan") or one of the descriptors @yearly, @monthly,
@@ -71,6 +126,27 @@ const maxSteps = 2 * 24 * 60
 // none within five years. See the package invariants for how daylight-saving changes are
 // treated.
 func (s *Spec) Next(t time.Time) time.Time {
+	n := s.next(t)
+	if !s.restricted() {
+		return n
+	}
+	for range maxDayJumps {
+		if n.IsZero() || s.allowed(n) {
+			return n
+		}
+		// Jump to the end of the disallowed local day rather than through its occurrences.
+		l := n.In(s.loc)
+		endOfDay := time.Date(l.Year(), l.Month(), l.Day()+1, 0, 0, 0, 0, s.loc).Add(-time.Second)
+		if !endOfDay.After(n) {
+			endOfDay = n
+		}
+		n = s.next(endOfDay)
+	}
+	return time.Time{}
+}
+
+// next is Next without the day restrictions.
+func (s *Spec) next(t time.Time) time.Time {
 	from := t
 	for range maxSteps {
 		n := s.spec.Next(from)
