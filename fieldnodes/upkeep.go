@@ -213,6 +213,9 @@ func (u *upkeepSet) arrays() upkeepArrays {
 	return a
 }
 
+// maxUpkeepRest bounds the upkeep writer's rest between writes.
+const maxUpkeepRest = 200 * time.Millisecond
+
 // upkeepWriter writes node upkeep behind the ingest: committers add what their batches leave,
 // coalescing into one set, and one goroutine writes the set in one statement as soon as the
 // previous write is done, then tells the ReadingsListener which nodes changed. Under light load
@@ -261,12 +264,20 @@ func (w *upkeepWriter) add(set *upkeepSet) {
 }
 
 // run writes pending sets until ctx ends (nothing more will be added by then), then writes what
-// is left, trying until drain ends.
+// is left, trying until drain ends. After a write that took d it rests for 2d (at most
+// maxUpkeepRest) before the next: under light load a write is quick and follows the commit
+// within milliseconds; under heavy load more batches coalesce into each write, and the writer
+// keeps to a third of one database connection's time instead of competing with the commits.
 func (w *upkeepWriter) run(ctx, drain context.Context) {
 	for {
 		select {
 		case <-w.wake:
+			start := time.Now()
 			w.flush(ctx)
+			select {
+			case <-time.After(min(2*time.Since(start), maxUpkeepRest)):
+			case <-ctx.Done():
+			}
 		case <-ctx.Done():
 			w.mu.Lock()
 			w.stopped = true
