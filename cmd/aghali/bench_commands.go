@@ -2,9 +2,412 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/aghali/aghali/fieldnodes"
+	"github.com/aghali/aghali/fieldnodes/loadgen"
+	"github.com/aghali/aghali/fieldnodes/mqttlink"
+	"github.com/aghali/aghali/geo"
+	"github.com/aghali/aghali/irrigation"
+	"github.com/aghali/aghali/migrations/pgcluster"
 )
 
+// benchCommands is `aghali bench commands`: it runs `aghali serve` as a subprocess with its
+// embedded broker, keeps an ingest load of --ingest-rate native messages per second (4 readings
+// each) going, and starts --runs irrigation runs at --run-rate per second, each on its own valve
+// of a zone fed by a water source (so every run goes through the interlocks: farm lock,
+// admission, outbox, NOTIFY). For each it measures the time from calling StartRun (as the rule
+// engine, scheduler and API do) to the open command arriving at the controller's MQTT
+// connection, and reports p50/p90/p99/max, next to the server's own queued→published histogram.
 func benchCommands(ctx context.Context, args []string, env Env) error {
-	return errors.New("bench commands: not built yet")
+	fs := flag.NewFlagSet("aghali bench commands", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	b := commandsBench{env: env}
+	fs.IntVar(&b.runs, "runs", 2000, "runs to start (one valve each)")
+	fs.Float64Var(&b.runRate, "run-rate", 50, "runs started per second")
+	fs.IntVar(&b.controllers, "controllers", 20, "controllers the valves are spread over (each its own MQTT connection)")
+	fs.Float64Var(&b.ingestRate, "ingest-rate", 10_000, "node messages per second published while runs start (0: none)")
+	fs.IntVar(&b.nodes, "nodes", 1000, "nodes the ingest load is spread over")
+	fs.IntVar(&b.conns, "connections", 8, "ingest publishing connections")
+	fs.IntVar(&b.warmup, "warmup", 50, "first runs left out of the figures")
+	fs.StringVar(&b.dbURL, "database-url", env.Getenv("AGHALI_DATABASE_URL"), "database to use (it gets a bench farm); empty: a private PostgreSQL in a temporary directory")
+	fs.StringVar(&b.bin, "aghali", "", "aghali binary to run as the server (default: this one)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench commands: unexpected argument %q", fs.Arg(0))
+	}
+	if b.runs <= b.warmup || b.runRate <= 0 || b.controllers <= 0 || b.ingestRate < 0 || b.nodes <= 0 || b.conns <= 0 {
+		return errors.New("bench commands: --runs must exceed --warmup; rates, --controllers, --nodes and --connections must be positive")
+	}
+	if b.bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		b.bin = exe
+	}
+	res, err := b.run(ctx)
+	if err != nil {
+		return err
+	}
+	res.print(env.Stdout, &b)
+	if res.missing > 0 || res.duplicates > 0 {
+		return fmt.Errorf("bench commands: %d commands never arrived, %d arrived more than once", res.missing, res.duplicates)
+	}
+	return nil
+}
+
+type commandsBench struct {
+	env                             Env
+	runs, controllers, nodes, conns int
+	warmup                          int
+	runRate, ingestRate             float64
+	dbURL, bin                      string
+}
+
+type commandsResult struct {
+	latencies           []time.Duration // run started → open at the controller, in run order
+	missing, duplicates int
+	startRate           float64 // runs actually started per second
+	readings            float64 // readings committed by the server while the runs started
+	window              time.Duration
+	serverHist          string // the server's aghali_irrigation_command_dispatch_seconds summary
+	dbSettings          string
+}
+
+// arrival is one command seen by a controller.
+type arrival struct {
+	at    time.Time
+	count int
+}
+
+func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error) {
+	dir, err := os.MkdirTemp("", "aghali-bench-commands-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	if b.dbURL == "" {
+		cluster, err := pgcluster.New(pgcluster.Config{Dir: filepath.Join(dir, "pg"), Trust: true, Settings: map[string]string{
+			"shared_buffers": "512MB", "max_wal_size": "8GB", "checkpoint_timeout": "30min", "max_connections": "200",
+		}})
+		if err != nil {
+			return res, err
+		}
+		if err := cluster.Start(ctx); err != nil {
+			return res, err
+		}
+		defer func() { _ = cluster.Stop(context.Background()) }()
+		if err := cluster.CreateDatabase(ctx, "aghali"); err != nil {
+			return res, err
+		}
+		b.dbURL = cluster.URL("aghali")
+	}
+	if _, err := migrate(ctx, b.dbURL, slog.New(slog.DiscardHandler)); err != nil {
+		return res, err
+	}
+	pool, err := geo.OpenPool(ctx, b.dbURL, 8)
+	if err != nil {
+		return res, err
+	}
+	defer pool.Close()
+	if err := pool.QueryRow(ctx, `SELECT 'fsync=' || current_setting('fsync') || ', synchronous_commit=' ||
+		current_setting('synchronous_commit')`).Scan(&res.dbSettings); err != nil {
+		return res, err
+	}
+
+	// The ingest load and the server: the ingest benchmark's machinery.
+	window := time.Duration(float64(b.runs)/b.runRate*float64(time.Second)) + 10*time.Second
+	ing := &ingestBench{env: b.env, nodes: b.nodes, conns: b.conns, window: 2000, broker: "embedded", dbURL: b.dbURL, bin: b.bin,
+		dir: dir, pool: pool, messages: max(int(b.ingestRate*window.Seconds()), b.nodes)}
+	if err := ing.setUpFarm(ctx); err != nil {
+		return res, err
+	}
+	if err := ing.startBroker(); err != nil {
+		return res, err
+	}
+	server, err := ing.startServer(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer server.kill()
+
+	// The irrigation side: one zone on a water source large enough for every run, valves on
+	// --controllers controllers, each of which listens on its own MQTT connection.
+	nodes, err := fieldnodes.NewStore(fieldnodes.StoreConfig{Pool: pool})
+	if err != nil {
+		return res, err
+	}
+	irr, err := irrigation.NewStore(pool, nodes, irrigation.Config{})
+	if err != nil {
+		return res, err
+	}
+	targets, links, err := b.setUpValves(ctx, pool, irr, ing.brokerURL)
+	if err != nil {
+		return res, err
+	}
+	var mu sync.Mutex
+	var acks sync.WaitGroup
+	defer acks.Wait()
+	started := make(map[string]time.Time, b.runs) // uid/channel → when StartRun was called
+	arrived := make(map[string]*arrival, b.runs)
+	for _, l := range links {
+		if err := l.link.Subscribe("aghali/controllers/"+l.uid+"/cmd", func(m mqttlink.Message) {
+			at := time.Now()
+			var c fieldnodes.Command
+			_ = json.Unmarshal(m.Payload, &c)
+			key := fmt.Sprintf("%s/%d", l.uid, c.Valve)
+			mu.Lock()
+			if a := arrived[key]; a != nil {
+				a.count++
+			} else {
+				arrived[key] = &arrival{at: at, count: 1}
+			}
+			mu.Unlock()
+			m.Ack()
+			// Answer as a controller does, so the server does not send it again.
+			acks.Go(func() {
+				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				_ = l.link.Publish(actx, "aghali/controllers/"+l.uid+"/ack", 1, false, []byte(`{"id":"`+c.ID+`","status":"ok"}`))
+			})
+		}); err != nil {
+			return res, err
+		}
+		if err := l.link.Start(ctx); err != nil {
+			return res, fmt.Errorf("controller %s: %w", l.uid, err)
+		}
+		defer l.link.Stop()
+	}
+
+	// Ingest load, paced, for the whole window.
+	pctx, stopIngest := context.WithCancel(ctx)
+	defer stopIngest()
+	var ingestWG sync.WaitGroup
+	var ingestErr atomic.Value
+	if b.ingestRate > 0 {
+		for i := range b.conns {
+			p, err := loadgen.Dial(ctx, loadgen.Config{URL: ing.brokerURL, ClientID: fmt.Sprintf("%s-%d", ing.pubUser, i),
+				Username: ing.pubUser, Password: ing.pubPass, Window: ing.window, RetryInterval: 50 * time.Millisecond})
+			if err != nil {
+				return res, fmt.Errorf("ingest publisher %d: %w", i, err)
+			}
+			defer p.Close()
+			ingestWG.Go(func() {
+				start := time.Now()
+				var buf []byte
+				for k := i; k < ing.messages && pctx.Err() == nil; k += b.conns {
+					if d := time.Until(start.Add(time.Duration(float64(k) / b.ingestRate * float64(time.Second)))); d > 0 {
+						time.Sleep(d)
+					}
+					buf = ing.payload(buf[:0], k)
+					if err := p.Publish(pctx, "aghali/nodes/"+ing.uid(k%b.nodes)+"/up", append([]byte(nil), buf...)); err != nil {
+						if pctx.Err() == nil {
+							ingestErr.Store(err)
+						}
+						return
+					}
+				}
+			})
+		}
+		time.Sleep(2 * time.Second) // let the ingest reach its pace
+	}
+	storedBefore, _ := server.storedReadings()
+	t0 := time.Now()
+	for i, tg := range targets {
+		if d := time.Until(t0.Add(time.Duration(float64(i) / b.runRate * float64(time.Second)))); d > 0 {
+			time.Sleep(d)
+		}
+		key := fmt.Sprintf("%s/%d", tg.uid, tg.channel)
+		now := time.Now()
+		mu.Lock()
+		started[key] = now
+		mu.Unlock()
+		if _, err := irr.StartRun(ctx, irrigation.RunRequest{ValveID: tg.valve, DurationS: 600, Origin: irrigation.OriginUser,
+			Reason: "bench commands"}); err != nil {
+			return res, fmt.Errorf("run %d: %w", i, err)
+		}
+	}
+	res.startRate = float64(len(targets)) / time.Since(t0).Seconds()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(arrived)
+		mu.Unlock()
+		if n >= len(targets) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res.window = time.Since(t0)
+	storedAfter, _ := server.storedReadings()
+	res.readings = storedAfter - storedBefore
+	stopIngest()
+	ingestWG.Wait()
+	if err, _ := ingestErr.Load().(error); err != nil {
+		return res, fmt.Errorf("ingest load: %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, tg := range targets {
+		key := fmt.Sprintf("%s/%d", tg.uid, tg.channel)
+		a := arrived[key]
+		switch {
+		case a == nil:
+			res.missing++
+			continue
+		case a.count > 1:
+			res.duplicates++
+		}
+		if i >= b.warmup {
+			res.latencies = append(res.latencies, a.at.Sub(started[key]))
+		}
+	}
+	res.serverHist = dispatchHistogram(server)
+	return res, nil
+}
+
+// controllerLink is one benchmark controller's MQTT connection.
+type controllerLink struct {
+	uid  string
+	link *mqttlink.Link
+}
+
+// benchTarget is the valve of one run.
+type benchTarget struct {
+	uid     string
+	channel int
+	valve   int64
+}
+
+// setUpValves creates a farm with a zone on a water source large enough for every run,
+// --controllers controllers sharing --runs valves, and a link per controller logging in with
+// its own secret, as a real controller does.
+func (b *commandsBench) setUpValves(ctx context.Context, pool *pgxpool.Pool, irr *irrigation.Store, brokerURL string) ([]benchTarget, []controllerLink, error) {
+	perController := (b.runs + b.controllers - 1) / b.controllers
+	if perController > 255 {
+		return nil, nil, fmt.Errorf("%d runs over %d controllers is %d valves each; a controller has at most 255", b.runs, b.controllers, perController)
+	}
+	tag := randomHex(3)
+	var org, farm int64
+	if err := pool.QueryRow(ctx, `INSERT INTO organisations (name) VALUES ($1) RETURNING id`, "bench commands "+tag).Scan(&org); err != nil {
+		return nil, nil, err
+	}
+	if err := pool.QueryRow(ctx, `INSERT INTO farms (org_id, name) VALUES ($1, 'bench commands') RETURNING id`, org).Scan(&farm); err != nil {
+		return nil, nil, err
+	}
+	capacity := float64(b.runs) * 1.2 * 2
+	src, err := irr.CreateWaterSource(ctx, irrigation.WaterSource{FarmID: farm, Name: "bench well", Kind: irrigation.SourceWell, CapacityM3H: &capacity})
+	if err != nil {
+		return nil, nil, err
+	}
+	poly, err := geo.ParsePolygon([]byte(`{"type":"Polygon","coordinates":[[[46.63,39.09],[46.6312,39.09],[46.6312,39.0909],[46.63,39.0909],[46.63,39.09]]]}`))
+	if err != nil {
+		return nil, nil, err
+	}
+	zone, err := irr.CreateZone(ctx, irrigation.Zone{FarmID: farm, Name: "bench zone", Geom: poly, WaterSourceID: &src.ID, MaxRuntimeS: 3600})
+	if err != nil {
+		return nil, nil, err
+	}
+	var targets []benchTarget
+	var links []controllerLink
+	for c := range b.controllers {
+		ctl, secret, err := irr.CreateController(ctx, irrigation.Controller{UID: fmt.Sprintf("bench-%s-ctl-%02d", tag, c), FarmID: farm})
+		if err != nil {
+			return nil, nil, err
+		}
+		n := min(perController, b.runs-len(targets))
+		rows, err := pool.Query(ctx, `INSERT INTO valves (controller_id, channel, zone_id, nominal_flow_lpm)
+			SELECT $1, ch, $2, 20 FROM generate_series(1, $3) ch ORDER BY ch RETURNING id, channel`, ctl.ID, zone.ID, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		for rows.Next() {
+			t := benchTarget{uid: ctl.UID}
+			if err := rows.Scan(&t.valve, &t.channel); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			targets = append(targets, t)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+		l, err := mqttlink.New(mqttlink.Config{URL: brokerURL, ClientID: ctl.UID, Username: ctl.UID, Password: secret})
+		if err != nil {
+			return nil, nil, err
+		}
+		links = append(links, controllerLink{uid: ctl.UID, link: l})
+	}
+	// Interleave the controllers, as runs of a real farm would be.
+	slices.SortStableFunc(targets, func(x, y benchTarget) int { return x.channel - y.channel })
+	return targets, links, nil
+}
+
+// dispatchHistogram summarises the server's queued → published histogram.
+func dispatchHistogram(s *serveProcess) string {
+	resp, err := http.Get(s.http + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var count float64
+	buckets := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "aghali_irrigation_command_dispatch_seconds_count "); ok {
+			count, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+		if rest, ok := strings.CutPrefix(line, `aghali_irrigation_command_dispatch_seconds_bucket{le="`); ok {
+			le, v, _ := strings.Cut(rest, `"} `)
+			buckets[le], _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if count == 0 {
+		return "no commands recorded"
+	}
+	out := fmt.Sprintf("%.0f commands", count)
+	for _, le := range []string{"0.005", "0.01", "0.025", "0.05"} {
+		out += fmt.Sprintf(", %.1f %% within %s s", 100*buckets[le]/count, le)
+	}
+	return out
+}
+
+func (r *commandsResult) print(w io.Writer, b *commandsBench) {
+	lat := slices.Clone(r.latencies)
+	slices.Sort(lat)
+	q := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+	fmt.Fprintf(w, "aghali bench commands: %d runs at %.0f/s asked (%.1f/s started), one valve each, %d controllers; database %s\n",
+		b.runs, b.runRate, r.startRate, b.controllers, r.dbSettings)
+	fmt.Fprintf(w, "ingest while the runs started: %.0f messages/s asked, %.0f readings committed in %.1f s (%.0f readings/s)\n",
+		b.ingestRate, r.readings, r.window.Seconds(), r.readings/r.window.Seconds())
+	fmt.Fprintf(w, "run started (StartRun called) → open command at the controller, %d runs after %d of warm-up:\n", len(lat), b.warmup)
+	fmt.Fprintf(w, "  p50 %s   p90 %s   p99 %s   max %s\n", ms(q(0.50)), ms(q(0.90)), ms(q(0.99)), ms(q(1)))
+	fmt.Fprintf(w, "server, queued → published (aghali_irrigation_command_dispatch_seconds): %s\n", r.serverHist)
+	fmt.Fprintf(w, "commands missing: %d, arrived more than once: %d\n", r.missing, r.duplicates)
 }
