@@ -67,7 +67,9 @@ func (t *frameTracker) isCopy(node int64, fcnt uint32, hash uint64, at time.Time
 
 // record notes a frame taken (committed) from node and reports whether its counter went back:
 // a reset, after which the node's older frames are forgotten. Frames are recorded in the order
-// their batches were made (Ingest's ack turns), so a counter going back is the device's doing.
+// their batches were made (Ingest's ack turns), so a counter going back is the device's doing;
+// a frame older (by the network server's time) than the newest seen is a straggler, remembered
+// as a copy candidate but neither a reset nor the new highest counter.
 func (t *frameTracker) record(node int64, fcnt uint32, hash uint64, at time.Time) (reset bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -79,17 +81,20 @@ func (t *frameTracker) record(node int64, fcnt uint32, hash uint64, at time.Time
 		f = &frames{}
 		t.nodes[node] = f
 	}
-	if f.hasLast && fcnt < f.last {
-		reset = true
-		*f = frames{}
-	}
-	if !f.hasLast || fcnt > f.last {
-		f.last, f.hasLast = fcnt, true
+	straggler := f.hasLast && at.Before(f.at) // an older frame arriving late (a redelivery)
+	if !straggler {
+		if f.hasLast && fcnt < f.last {
+			reset = true
+			*f = frames{}
+		}
+		if !f.hasLast || fcnt > f.last {
+			f.last, f.hasLast = fcnt, true
+		}
+		f.at = at
 	}
 	f.recent[f.next] = frame{fcnt: fcnt, hash: hash, at: at}
 	f.next = (f.next + 1) % framesKept
 	f.n = min(f.n+1, framesKept)
-	f.at = at
 	return reset
 }
 

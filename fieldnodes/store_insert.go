@@ -242,8 +242,9 @@ func copyBinary(ctx context.Context, tx pgx.Tx, table string, data []byte) (int6
 
 // upkeepSQL writes a set of node upkeep: node_latest follows the newest value of each
 // (node, metric) ($1–$4), the nodes' health columns follow the health metrics ($5–$8) where
-// node_latest moved, last_seen_at and link figures follow what the nodes sent ($9–$19), and the
-// node_upkeep_pending rows the set covers are deleted ($20). Rows of deleted nodes are skipped.
+// node_latest moved, last_seen_at and link figures follow what the nodes sent ($9–$19, $21: link
+// figures only from an uplink newer than the one they are from), and the node_upkeep_pending
+// rows the set covers are deleted ($20). Rows of deleted nodes are skipped.
 const upkeepSQL = `
 WITH latest AS (
 	INSERT INTO node_latest AS l (node_id, metric_id, ts, value)
@@ -271,10 +272,11 @@ UPDATE nodes n SET
 	battery_pct          = coalesce(h.battery_pct, n.battery_pct),
 	rssi_dbm             = coalesce(h.rssi_dbm, n.rssi_dbm),
 	snr_db               = coalesce(h.snr_db, n.snr_db),
-	gateways             = coalesce(u.gateways, n.gateways),
-	spreading_factor     = coalesce(u.sf, n.spreading_factor),
-	frequency_hz         = coalesce(u.freq, n.frequency_hz),
-	f_cnt                = coalesce(u.fcnt, n.f_cnt),
+	link_at              = GREATEST(n.link_at, u.link_at),
+	gateways             = CASE WHEN u.link_at > n.link_at OR n.link_at IS NULL THEN coalesce(u.gateways, n.gateways) ELSE n.gateways END,
+	spreading_factor     = CASE WHEN u.link_at > n.link_at OR n.link_at IS NULL THEN coalesce(u.sf, n.spreading_factor) ELSE n.spreading_factor END,
+	frequency_hz         = CASE WHEN u.link_at > n.link_at OR n.link_at IS NULL THEN coalesce(u.freq, n.frequency_hz) ELSE n.frequency_hz END,
+	f_cnt                = CASE WHEN u.link_at > n.link_at OR n.link_at IS NULL THEN coalesce(u.fcnt, n.f_cnt) ELSE n.f_cnt END,
 	f_cnt_resets         = n.f_cnt_resets + u.resets,
 	link_margin_db       = coalesce(u.margin, n.link_margin_db),
 	last_join_at         = GREATEST(n.last_join_at, u.joined),
@@ -282,8 +284,8 @@ UPDATE nodes n SET
 	last_downlink_status = CASE WHEN u.downlink_at >= n.last_downlink_at OR n.last_downlink_at IS NULL
 	                            THEN coalesce(u.downlink_status, n.last_downlink_status) ELSE n.last_downlink_status END
 FROM unnest($9::bigint[], $10::timestamptz[], $11::smallint[], $12::smallint[], $13::bigint[], $14::bigint[],
-            $15::integer[], $16::float8[], $17::timestamptz[], $18::timestamptz[], $19::text[])
-     AS u(node_id, seen, gateways, sf, freq, fcnt, resets, margin, joined, downlink_at, downlink_status)
+            $15::integer[], $16::float8[], $17::timestamptz[], $18::timestamptz[], $19::text[], $21::timestamptz[])
+     AS u(node_id, seen, gateways, sf, freq, fcnt, resets, margin, joined, downlink_at, downlink_status, link_at)
 LEFT JOIN health h USING (node_id)
 WHERE n.id = u.node_id`
 
@@ -308,7 +310,7 @@ func (s *Store) writeUpkeep(ctx context.Context, tx pgx.Tx, up *upkeepSet) error
 		a.lNode, a.lMetric, a.lTS, a.lValue,
 		health[0], health[1], health[2], health[3],
 		a.nNode, a.nSeen, a.nGateways, a.nSF, a.nFreq, a.nFCnt, a.nResets, a.nMargin, a.nJoined, a.nDownAt, a.nDownStatus,
-		up.markers)
+		up.markers, a.nLinkAt)
 	return err
 }
 

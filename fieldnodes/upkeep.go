@@ -159,6 +159,7 @@ type upkeepArrays struct {
 	nJoined     []*time.Time
 	nDownAt     []*time.Time
 	nDownStatus []*string
+	nLinkAt     []*time.Time
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -209,6 +210,7 @@ func (u *upkeepSet) arrays() upkeepArrays {
 		a.nJoined = append(a.nJoined, timePtr(n.joined))
 		a.nDownAt = append(a.nDownAt, timePtr(n.downlinkAt))
 		a.nDownStatus = append(a.nDownStatus, status)
+		a.nLinkAt = append(a.nLinkAt, timePtr(n.linkAt))
 	}
 	return a
 }

@@ -14,6 +14,7 @@ CREATE TABLE device_profiles (
 -- readings rssi_dbm and snr_db, kept in rssi_dbm/snr_db here too), and which health alerts the
 -- health monitor holds open for it.
 ALTER TABLE nodes
+    ADD COLUMN link_at              timestamptz, -- the uplink the link figures below are from
     ADD COLUMN gateways             smallint,
     ADD COLUMN spreading_factor     smallint,
     ADD COLUMN frequency_hz         bigint,
