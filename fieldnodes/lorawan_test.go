@@ -222,7 +222,7 @@ func TestLoRaWANStreamCorrectness(t *testing.T) {
 	send(t, r.ns, topic+"up", up(0, "AWcA5A==", t0.Add(2*time.Minute), -100)) // 22.8
 	send(t, r.ns, topic+"up", up(1, "AWcA5g==", t0.Add(3*time.Minute), -100)) // 23.0
 	send(t, r.ns, topic+"log", `{"deviceInfo":{"devEui":"a84041000181c34d"},"level":"ERROR","code":"UPLINK_CODEC"}`)
-	send(t, r.ns, topic+"up", up(42, "AWcA4A==", t0.Add(time.Minute), -100)) // a redelivery of 42
+	send(t, r.ns, topic+"up", up(42, "AWcA4A==", t0.Add(time.Minute), -100))                 // a redelivery of 42
 	send(t, r.ns, topic+"up", up(2, "AWcA6g==", t0.Add(3*time.Minute+30*time.Second), -100)) // 23.4: not a reset
 	eventually(t, 3*time.Second, "every message handled", func() bool {
 		return r.count(t, "aghali_ingest_messages_total", "", "") >= 8
