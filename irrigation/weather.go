@@ -310,7 +310,10 @@ type hourly struct {
 	n        []int
 	sum      []float64 // Σ mean·n
 	min, max []float64
-	nodes    int
+	nodes    int // nodes with readings in the period
+	// reporting is how many of the farm's nodes report the metric at all (a rain gauge that
+	// stayed silent on a dry day still says "no rain").
+	reporting int
 }
 
 func newHourly(hours int) *hourly {
@@ -374,7 +377,9 @@ func (w *Weather) loadHourly(ctx context.Context, nodes []fieldnodes.Node, metri
 	transform func(n fieldnodes.Node, v float64) float64) (*hourly, error) {
 	h := newHourly(hours)
 	end := start.Add(time.Duration(hours) * time.Hour)
-	for _, n := range weatherNodes(nodes, metric) {
+	reporting := weatherNodes(nodes, metric)
+	h.reporting = len(reporting)
+	for _, n := range reporting {
 		series, err := w.readings.Readings(ctx, n.ID, metric, start, end, hours)
 		if err != nil {
 			return nil, fmt.Errorf("%s of node %d: %w", metric, n.ID, err)
@@ -465,8 +470,22 @@ func (w *Weather) loadDay(ctx context.Context, f farmSite, day, now time.Time) (
 	return dw, nil
 }
 
-// rainTotal is the mean over gauges of each gauge's total: Σ over hours of Σ readings / gauges.
+// rainTotal is the mean over the farm's gauges of each gauge's total (a silent gauge counts
+// as 0); ok is false when the farm has none.
 func rainTotal(h *hourly) (float64, bool) {
+	if h.reporting == 0 {
+		return 0, false
+	}
+	total := 0.0
+	for i := range h.n {
+		total += h.sum[i]
+	}
+	return total / float64(h.reporting), true
+}
+
+// sunshineTotal is the mean over the recorders that reported of their totals; ok is false
+// when none reported that day (a missing day is no sunshine data, not a dull day).
+func sunshineTotal(h *hourly) (float64, bool) {
 	if h.nodes == 0 {
 		return 0, false
 	}
@@ -547,7 +566,7 @@ func (w *Weather) compute(ctx context.Context, f farmSite, day, now time.Time) (
 		notes = append(notes, "no wind: 2 m/s")
 	}
 	_, _, solarMean, solarH := dw.solar.dayStats()
-	sunshine, haveSunshine := rainTotal(dw.sunshine)
+	sunshine, haveSunshine := sunshineTotal(dw.sunshine)
 	switch {
 	case solarH >= dw.dayHours-1 && d.Final:
 		// The mean of the hourly means over the day, in MJ: W/m² × 86400 s / 10⁶.
