@@ -1,0 +1,165 @@
+package broker_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aghali/aghali/fieldnodes"
+	"github.com/aghali/aghali/fieldnodes/broker"
+	"github.com/aghali/aghali/fieldnodes/loadgen"
+	"github.com/aghali/aghali/fieldnodes/mqttlink"
+	"github.com/aghali/aghali/migrations/pgtest"
+)
+
+// holdHandoff takes uplinks and holds them until released: a stand-in for an ingest whose
+// commit has not happened yet.
+type holdHandoff struct {
+	mu   sync.Mutex
+	held []mqttlink.Message
+}
+
+func (h *holdHandoff) Wants(topic string) bool { return strings.HasSuffix(topic, "/up") }
+
+func (h *holdHandoff) Deliver(m mqttlink.Message) {
+	h.mu.Lock()
+	h.held = append(h.held, m)
+	h.mu.Unlock()
+}
+
+func (h *holdHandoff) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.held)
+}
+
+func (h *holdHandoff) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.held {
+		m.Ack()
+	}
+	h.held = nil
+}
+
+func gatewayEnv(t *testing.T, handoff broker.Handoff) (*env, *broker.Broker) {
+	t.Helper()
+	db := pgtest.NewDB(t)
+	store, err := fieldnodes.NewStore(fieldnodes.StoreConfig{Pool: db})
+	must(t, err)
+	e := &env{reg: prometheus.NewRegistry(), secrets: map[string]string{}, inbox: &inbox{}}
+	e.b, err = broker.New(broker.Config{Listen: "127.0.0.1:0", Auth: store, Registerer: e.reg, Logger: testLog(t), Handoff: handoff,
+		Gateways:         map[string]string{"chirpstack": "cs-pw"},
+		GatewayPublish:   []string{"application/+/device/+/event/#"},
+		GatewaySubscribe: []string{"application/+/device/+/command/#"}})
+	must(t, err)
+	must(t, e.b.Start(context.Background()))
+	t.Cleanup(e.b.Stop)
+	user, pass := e.b.InternalCredentials()
+	server := e.link(t, mqttlink.Config{ClientID: "aghali-server", Username: user, Password: pass})
+	must(t, server.Subscribe("#", e.inbox.handle))
+	e.start(t, server)
+	return e, e.b
+}
+
+// A gateway (a network server, a concentrator of wired sensors) may publish any node's uplink
+// and its own topics, and read its downlink topics; nothing else.
+func TestGatewayLogins(t *testing.T) {
+	e, _ := gatewayEnv(t, nil)
+	gw := e.link(t, mqttlink.Config{ClientID: "chirpstack-2", Username: "chirpstack", Password: "cs-pw"})
+	e.start(t, gw)
+	publishOK(t, gw, "aghali/nodes/any-node/up", `{"readings":{"soil_vwc":0.2}}`)
+	publishOK(t, gw, "application/a1/device/0101010101010101/event/up", `{}`)
+	e.inbox.wait(t, 2)
+	if err := gw.Subscribe("application/+/device/0101010101010101/command/down", func(mqttlink.Message) {}); err != nil {
+		t.Errorf("downlink subscription: %v", err)
+	}
+	for _, f := range []string{"aghali/nodes/+/up", "#", "application/#"} {
+		if err := gw.Subscribe(f, func(mqttlink.Message) {}); err == nil {
+			t.Errorf("gateway subscribed to %s", f)
+		}
+	}
+	before := e.counter(t, "aghali_mqtt_broker_acl_denied_total", "action", "write")
+	publishOK(t, gw, "aghali/controllers/c1/state", `{}`, 0)
+	publishOK(t, gw, "aghali/nodes/n1/config", `{}`, 0)
+	publishOK(t, gw, "elsewhere/x", `{}`, 0)
+	publishOK(t, gw, "aghali/nodes/sync/up", `{}`) // QoS 1: the broker has handled what came before
+	e.inbox.wait(t, 3)
+	if after := e.counter(t, "aghali_mqtt_broker_acl_denied_total", "action", "write"); after != before+3 {
+		t.Errorf("denied writes %v → %v, want +3", before, after)
+	}
+
+	for name, cfg := range map[string]mqttlink.Config{
+		"wrong password": {ClientID: "chirpstack", Username: "chirpstack", Password: "guess"},
+		"foreign client": {ClientID: "n1", Username: "chirpstack", Password: "cs-pw"},
+	} {
+		l := e.link(t, cfg)
+		if err := l.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("%s: Start = %v, want a refusal", name, err)
+		}
+		l.Stop()
+	}
+}
+
+// With a Handoff, a publisher gets its PUBACK only once the Handoff acknowledges the message,
+// and the message goes to no subscriber: the broker never holds a message it acknowledged.
+func TestHandoffAcknowledgesAfterTheHandoffDoes(t *testing.T) {
+	h := &holdHandoff{}
+	e, b := gatewayEnv(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := loadgen.Dial(ctx, loadgen.Config{URL: b.URL(), ClientID: "chirpstack-1", Username: "chirpstack", Password: "cs-pw"})
+	must(t, err)
+	defer p.Close()
+	for _, topic := range []string{"aghali/nodes/a/up", "aghali/nodes/b/up", "aghali/nodes/c/up"} {
+		must(t, p.Publish(ctx, topic, []byte(`{"readings":{"soil_vwc":0.2}}`)))
+	}
+	must(t, p.Publish(ctx, "application/a1/device/0101010101010101/event/status", []byte(`{}`))) // not wanted: routed
+	e.inbox.wait(t, 1)
+	deadline := time.Now().Add(2 * time.Second)
+	for h.count() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, acked, _ := p.Stats(); acked != 1 || h.count() != 3 {
+		t.Fatalf("%d acknowledged while the handoff holds %d (want 1: the routed one)", acked, h.count())
+	}
+	if got := e.inbox.all(); len(got) != 1 || got[0].Topic != "application/a1/device/0101010101010101/event/status" {
+		t.Errorf("subscribers got %+v", got)
+	}
+	h.release()
+	must(t, p.Wait(ctx))
+	if _, acked, _ := p.Stats(); acked != 4 {
+		t.Errorf("%d acknowledged after the release", acked)
+	}
+	for deadline := time.Now().Add(time.Second); total(t, e, "aghali_mqtt_broker_commit_acks_total") < 3 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond) // counted just after the write
+	}
+	if n := total(t, e, "aghali_mqtt_broker_commit_acks_total"); n != 3 {
+		t.Errorf("commit acks counted: %v, want 3", n)
+	}
+	if n := total(t, e, "aghali_mqtt_broker_handed_off_total"); n != 3 {
+		t.Errorf("handed off: %v, want 3", n)
+	}
+}
+
+// total reads an unlabelled counter of the broker's registry.
+func total(t *testing.T, e *env, name string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	must(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			var sum float64
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			return sum
+		}
+	}
+	return 0
+}
