@@ -86,6 +86,7 @@ type newCommand struct {
 	durationS    *int
 	reason       string
 	after        *string // sent only once this command is acknowledged
+	transport    string  // the controller's, when the caller knows it ("": look it up)
 }
 
 type queued struct {
@@ -97,23 +98,26 @@ type queued struct {
 // LoRaWANCommandTTL for a LoRaWAN controller), and arranges for the dispatchers to be woken at
 // commit.
 func (t *txn) enqueue(ctx context.Context, s *Store, c newCommand) (queued, error) {
-	var transport string
-	if err := t.tx.QueryRow(ctx, `SELECT transport FROM controllers WHERE id = $1`, c.controllerID).Scan(&transport); err != nil {
-		return queued{}, interpretError(err, "controller of command")
+	transport := c.transport
+	if transport == "" {
+		if err := t.tx.QueryRow(ctx, `SELECT transport FROM controllers WHERE id = $1`, c.controllerID).Scan(&transport); err != nil {
+			return queued{}, interpretError(err, "controller of command")
+		}
 	}
 	ttl := s.cfg.CommandTTL
 	if transport == TransportLoRaWAN {
 		ttl = s.cfg.LoRaWANCommandTTL
 	}
 	q := queued{id: uuid.NewString(), expiresAt: t.now.Add(ttl)}
+	// The NOTIFY that wakes the dispatchers goes with the insert (delivered at commit; several
+	// in one transaction are delivered once).
 	_, err := t.tx.Exec(ctx, `INSERT INTO commands (id, controller_id, run_id, action, valve, duration_s, created_at,
 			expires_at, state, next_attempt_at, reason, after_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $7, $9, $10)`,
-		q.id, c.controllerID, c.runID, c.action, c.valve, c.durationS, t.now, q.expiresAt, c.reason, c.after)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'pending', $7, $9, $10 FROM (SELECT pg_notify($11, '')) AS wake`,
+		q.id, c.controllerID, c.runID, c.action, c.valve, c.durationS, t.now, q.expiresAt, c.reason, c.after, commandsChannel)
 	if err != nil {
 		return queued{}, interpretError(err, "queue command")
 	}
-	t.notify = true
 	return q, nil
 }
 

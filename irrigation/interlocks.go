@@ -2,6 +2,7 @@ package irrigation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -124,12 +125,15 @@ func waitReason(src WaterSource, load sourceLoad, lpm *float64, bypassWindow boo
 	return ""
 }
 
-// waitingRun is a planned run in its source's queue.
+// waitingRun is a planned run in its source's queue, locked.
 type waitingRun struct {
 	id         int64
 	flowLPM    *float64
 	overrideID *int64
 	waitReason string
+	durationS  int
+	valveID    int64
+	sourceID   *int64
 }
 
 // admitQueue admits, in queue order, the planned runs of a water source that its capacity,
@@ -137,15 +141,15 @@ type waitingRun struct {
 // holds back those behind it, so requests are served in order (sequential groups). The farm
 // is locked.
 func (t *txn) admitQueue(ctx context.Context, farmID, sourceID int64) error {
-	rows, err := t.tx.Query(ctx, `SELECT id, flow_lpm, override_id, wait_reason FROM irrigation_runs
-		WHERE water_source_id = $1 AND state = 'planned'
+	rows, err := t.tx.Query(ctx, `SELECT id, flow_lpm, override_id, wait_reason, duration_s, valve_id, water_source_id
+		FROM irrigation_runs WHERE water_source_id = $1 AND state = 'planned'
 		ORDER BY priority DESC, created_at, id FOR UPDATE`, sourceID)
 	if err != nil {
 		return interpretError(err, "source queue")
 	}
 	waiting, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (waitingRun, error) {
 		var w waitingRun
-		err := r.Scan(&w.id, &w.flowLPM, &w.overrideID, &w.waitReason)
+		err := r.Scan(&w.id, &w.flowLPM, &w.overrideID, &w.waitReason, &w.durationS, &w.valveID, &w.sourceID)
 		return w, err
 	})
 	if err != nil {
@@ -154,16 +158,25 @@ func (t *txn) admitQueue(ctx context.Context, farmID, sourceID int64) error {
 	if len(waiting) == 0 {
 		return nil
 	}
-	if st, err := t.stopInForce(ctx, farmID); err != nil || st != nil {
-		return err // an emergency stop admits nothing
-	}
-	src, err := scanWaterSource(t.tx.QueryRow(ctx, `SELECT `+waterSourceColumns+` FROM water_sources WHERE id = $1`, sourceID))
-	if err != nil {
-		return err
-	}
+	// The source, its farm's time zone, and whether an emergency stop (which admits nothing)
+	// is in force.
 	var tz string
-	if err := t.tx.QueryRow(ctx, `SELECT timezone FROM farms WHERE id = $1`, farmID).Scan(&tz); err != nil {
-		return interpretError(err, "farm time zone")
+	var stopped bool
+	var windows []byte
+	var src WaterSource
+	err = t.tx.QueryRow(ctx, `SELECT w.id, w.name, w.capacity_m3h, w.energy_windows, w.power_budget_kw,
+			w.specific_energy_kwh_m3, f.timezone,
+			EXISTS (SELECT 1 FROM irrigation_stops s WHERE s.farm_id = f.id AND s.released_at IS NULL)
+		FROM water_sources w JOIN farms f ON f.id = w.farm_id WHERE w.id = $1`, sourceID).
+		Scan(&src.ID, &src.Name, &src.CapacityM3H, &windows, &src.PowerBudgetKW, &src.SpecificEnergyKWhM3, &tz, &stopped)
+	if err != nil {
+		return interpretError(err, "water source")
+	}
+	if stopped {
+		return nil
+	}
+	if err := json.Unmarshal(windows, &src.EnergyWindows); err != nil {
+		return fmt.Errorf("water source %d: energy windows: %w", src.ID, err)
 	}
 	loc, err := t.s.location(tz)
 	if err != nil {
@@ -176,7 +189,7 @@ func (t *txn) admitQueue(ctx context.Context, farmID, sourceID int64) error {
 	for i, w := range waiting {
 		reason := waitReason(src, load, w.flowLPM, w.overrideID != nil, t.now, loc)
 		if reason == "" {
-			if err := t.launch(ctx, w.id); err != nil {
+			if err := t.launch(ctx, w); err != nil {
 				return err
 			}
 			load.running++
@@ -223,48 +236,47 @@ func (t *txn) setWaitReason(ctx context.Context, w waitingRun, reason string) er
 	return t.addEvent(ctx, w.id, RunPlanned, reason)
 }
 
-// launch moves an admitted planned run to starting: it switches on its source's pump and
-// master valve if they are off and queues its open, to be sent once they are on.
-func (t *txn) launch(ctx context.Context, runID int64) error {
-	r, err := t.lockRun(ctx, runID)
-	if err != nil {
-		return err
-	}
-	if r.State != RunPlanned {
-		return nil
-	}
-	v, err := t.valveInfo(ctx, r.ValveID)
-	if err != nil {
-		return err
+// launch moves an admitted planned run, locked, to starting: it switches on its source's pump
+// and master valve if they are off and queues its open, to be sent once they are on.
+func (t *txn) launch(ctx context.Context, r waitingRun) error {
+	var v lockedValve
+	if t.known != nil && t.known.id == r.valveID {
+		v = *t.known
+	} else {
+		var err error
+		if v, err = t.valveInfo(ctx, r.valveID); err != nil {
+			return err
+		}
 	}
 	var after *string
 	behind := ""
-	if r.WaterSourceID != nil {
+	var err error
+	if r.sourceID != nil {
 		ttl := t.s.cfg.CommandTTL
 		if v.transport == TransportLoRaWAN {
 			ttl = t.s.cfg.LoRaWANCommandTTL
 		}
-		if after, behind, err = t.actuatorsOn(ctx, *r.WaterSourceID, r.DurationS, ttl, r.ID); err != nil {
+		if after, behind, err = t.actuatorsOn(ctx, *r.sourceID, r.durationS, ttl, r.id); err != nil {
 			return err
 		}
 	}
 	// A close still queued for this valve (an orphan, or a failed run's) must not reach the
 	// controller after this open.
-	if err := t.supersedeCloses(ctx, v.controllerID, v.channel, fmt.Sprintf("superseded by run %d", r.ID)); err != nil {
+	if err := t.supersedeCloses(ctx, v.controllerID, v.channel, fmt.Sprintf("superseded by run %d", r.id)); err != nil {
 		return err
 	}
-	ch, dur := v.channel, r.DurationS
-	cmd, err := t.enqueue(ctx, t.s, newCommand{controllerID: v.controllerID, runID: &r.ID, action: ActionOpen,
-		valve: &ch, durationS: &dur, reason: "start run", after: after})
+	ch, dur, id := v.channel, r.durationS, r.id
+	cmd, err := t.enqueue(ctx, t.s, newCommand{controllerID: v.controllerID, runID: &id, action: ActionOpen,
+		valve: &ch, durationS: &dur, reason: "start run", after: after, transport: v.transport})
 	if err != nil {
 		return err
 	}
-	if _, err := t.tx.Exec(ctx, `UPDATE irrigation_runs SET wait_reason = '' WHERE id = $1`, r.ID); err != nil {
-		return interpretError(err, "admit run")
-	}
 	note := fmt.Sprintf("open command %s queued for %s channel %d, %d s, expires %s%s",
 		cmd.id, v.controllerUID, v.channel, dur, cmd.expiresAt.Format(time.RFC3339), behind)
-	return t.setRunState(ctx, r.ID, RunStarting, note, runTimes{})
+	_, err = t.tx.Exec(ctx, `WITH u AS (UPDATE irrigation_runs SET state = 'starting', wait_reason = '', updated_at = $2
+			WHERE id = $1 RETURNING id)
+		INSERT INTO run_events (run_id, at, state, note) SELECT id, $2, 'starting', $3 FROM u`, r.id, t.now, note)
+	return interpretError(err, "admit run")
 }
 
 // actuator is a pump or master valve of a water source.

@@ -232,7 +232,14 @@ func (m *RunMonitor) admitWaiting(ctx context.Context) error {
 				return err
 			}
 			for _, r := range loose {
-				if err := t.launch(ctx, r.ID); err != nil {
+				lr, err := t.lockRun(ctx, r.ID)
+				if err != nil {
+					return err
+				}
+				if lr.State != RunPlanned {
+					continue
+				}
+				if err := t.launch(ctx, waitingRun{id: lr.ID, durationS: lr.DurationS, valveID: lr.ValveID}); err != nil {
 					return err
 				}
 			}

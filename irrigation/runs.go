@@ -200,19 +200,33 @@ func (t *txn) startRun(ctx context.Context, s *Store, v lockedValve, req RunRequ
 	if v.liveRunID != nil {
 		return Run{}, fmt.Errorf("valve %d already has run %d: %w", v.id, *v.liveRunID, ErrBusy)
 	}
-	if err := t.refuseIfStopped(ctx, v.farmID); err != nil {
-		return Run{}, err
-	}
-	if err := t.refuseIfHeld(ctx, *v.zoneID); err != nil {
-		return Run{}, err
-	}
+	// The zone's limits, and what may forbid watering at all: an emergency stop, a hold.
 	var maxRuntime, minOff int
 	var lastEnd *time.Time
+	var stop, hold struct {
+		id     *int64
+		by     *string
+		reason *string
+		at     *time.Time
+	}
 	err := t.tx.QueryRow(ctx, `SELECT z.max_runtime_s, z.min_off_s,
-			(SELECT max(ended_at) FROM irrigation_runs WHERE zone_id = z.id AND started_at IS NOT NULL)
-		FROM zones z WHERE z.id = $1`, *v.zoneID).Scan(&maxRuntime, &minOff, &lastEnd)
+			(SELECT max(ended_at) FROM irrigation_runs WHERE zone_id = z.id AND started_at IS NOT NULL),
+			s.id, s.stopped_by_name, s.reason, s.stopped_at, o.id, o.by_name, o.reason, o.ends_at
+		FROM zones z
+		LEFT JOIN irrigation_stops s ON s.farm_id = z.farm_id AND s.released_at IS NULL
+		LEFT JOIN LATERAL (SELECT id, by_name, reason, ends_at FROM irrigation_overrides
+			WHERE zone_id = z.id AND mode = 'hold' AND cancelled_at IS NULL AND ends_at > $2 ORDER BY id LIMIT 1) o ON true
+		WHERE z.id = $1`, *v.zoneID, t.now).Scan(&maxRuntime, &minOff, &lastEnd,
+		&stop.id, &stop.by, &stop.reason, &stop.at, &hold.id, &hold.by, &hold.reason, &hold.at)
 	if err != nil {
 		return Run{}, interpretError(err, "zone of valve")
+	}
+	if stop.id != nil {
+		return Run{}, fmt.Errorf("stopped by %s at %s (%s): %w", *stop.by, stop.at.Format(time.RFC3339), *stop.reason, ErrEmergencyStop)
+	}
+	if hold.id != nil {
+		return Run{}, fmt.Errorf("zone %d is held closed by %s until %s (override %d: %s): %w", *v.zoneID, *hold.by,
+			hold.at.Format(time.RFC3339), *hold.id, *hold.reason, ErrHeld)
 	}
 	if req.Origin != OriginUser && minOff > 0 && lastEnd != nil {
 		if rest := t.now.Sub(*lastEnd); rest < time.Duration(minOff)*time.Second {
@@ -232,19 +246,21 @@ func (t *txn) startRun(ctx context.Context, s *Store, v lockedValve, req RunRequ
 		priority, overrideID = 1, &req.override.ID
 	}
 	var id int64
-	err = t.tx.QueryRow(ctx, `INSERT INTO irrigation_runs (zone_id, valve_id, origin, origin_id, requested_by, reason,
-			state, duration_s, created_at, updated_at, water_source_id, flow_lpm, priority, override_id)
-		VALUES ($1, $2, $3, $4, $5, $6, 'planned', $7, $8, $8, $9, $10, $11, $12) RETURNING id`,
+	err = t.tx.QueryRow(ctx, `WITH r AS (
+			INSERT INTO irrigation_runs (zone_id, valve_id, origin, origin_id, requested_by, reason,
+				state, duration_s, created_at, updated_at, water_source_id, flow_lpm, priority, override_id)
+			VALUES ($1, $2, $3, $4, $5, $6, 'planned', $7, $8, $8, $9, $10, $11, $12) RETURNING id),
+		e AS (INSERT INTO run_events (run_id, at, state, note) SELECT id, $8, 'planned', $6 FROM r)
+		SELECT id FROM r`,
 		*v.zoneID, v.id, req.Origin, req.OriginID, req.RequestedBy, reason, duration, t.now,
 		v.sourceID, v.nominalFlow, priority, overrideID).Scan(&id)
 	if err != nil {
 		return Run{}, interpretError(err, "insert run")
 	}
-	if err := t.addEvent(ctx, id, RunPlanned, reason); err != nil {
-		return Run{}, err
-	}
+	t.known = &v // launch need not read it again
+	defer func() { t.known = nil }()
 	if v.sourceID == nil {
-		if err := t.launch(ctx, id); err != nil {
+		if err := t.launch(ctx, waitingRun{id: id, durationS: duration, valveID: v.id}); err != nil {
 			return Run{}, err
 		}
 	} else if err := t.admitQueue(ctx, v.farmID, *v.sourceID); err != nil {

@@ -136,7 +136,10 @@ type txn struct {
 	tx     pgx.Tx
 	s      *Store
 	now    time.Time
-	notify bool // a command was queued: wake the dispatchers at commit
+	notify bool // wake the dispatchers at commit
+	// known is a valve this transaction has locked and read, so that what follows need not
+	// read it again.
+	known *lockedValve
 }
 
 // withTx runs fn in a transaction and commits when it returns nil.

@@ -256,26 +256,27 @@ type lockedValve struct {
 
 const lockedValveColumns = `v.id, v.controller_id, c.uid, c.farm_id, v.channel, v.zone_id, v.role,
 	COALESCE(v.water_source_id, (SELECT z.water_source_id FROM zones z WHERE z.id = v.zone_id)),
-	v.nominal_flow_lpm, v.state, v.state_at, v.hold_until, v.hold_command::text, c.transport`
+	v.nominal_flow_lpm, v.state, v.state_at, v.hold_until, v.hold_command::text, c.transport,
+	(SELECT r.id FROM irrigation_runs r WHERE r.valve_id = v.id AND r.state IN ` + liveStates + `)`
 
 func scanLockedValve(row pgx.Row) (lockedValve, error) {
 	var v lockedValve
 	err := row.Scan(&v.id, &v.controllerID, &v.controllerUID, &v.farmID, &v.channel, &v.zoneID, &v.role, &v.sourceID,
-		&v.nominalFlow, &v.state, &v.stateAt, &v.holdUntil, &v.holdCommand, &v.transport)
+		&v.nominalFlow, &v.state, &v.stateAt, &v.holdUntil, &v.holdCommand, &v.transport, &v.liveRunID)
 	return v, err
 }
 
 // lockValve locks a valve's farm, then the valve, and reads its live run.
 func (t *txn) lockValve(ctx context.Context, id int64) (lockedValve, error) {
-	if err := t.lockFarmOf(ctx, `SELECT c.farm_id FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1`, id); err != nil {
+	// A valve that does not exist locks nothing (the lock function is strict) and is not
+	// found below.
+	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($2::int4, (SELECT (c.farm_id % 2147483647)::int4
+		FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1))`, id, int32(farmLockKey)); err != nil {
 		return lockedValve{}, interpretError(err, fmt.Sprintf("valve %d", id))
 	}
 	v, err := scanLockedValve(t.tx.QueryRow(ctx, `SELECT `+lockedValveColumns+`
 		FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1 FOR UPDATE OF v`, id))
-	if err != nil {
-		return v, interpretError(err, fmt.Sprintf("valve %d", id))
-	}
-	return v, t.readLiveRun(ctx, &v)
+	return v, interpretError(err, fmt.Sprintf("valve %d", id))
 }
 
 // lockControllerValves locks a controller's farm, then every valve of the controller, by channel.
@@ -295,9 +296,6 @@ func (t *txn) lockControllerValves(ctx context.Context, controllerID int64) (map
 	}
 	out := make(map[int]*lockedValve, len(list))
 	for i := range list {
-		if err := t.readLiveRun(ctx, &list[i]); err != nil {
-			return nil, err
-		}
 		out[list[i].channel] = &list[i]
 	}
 	return out, nil
@@ -308,22 +306,7 @@ func (t *txn) lockControllerValves(ctx context.Context, controllerID int64) (map
 func (t *txn) valveInfo(ctx context.Context, id int64) (lockedValve, error) {
 	v, err := scanLockedValve(t.tx.QueryRow(ctx, `SELECT `+lockedValveColumns+`
 		FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1`, id))
-	if err != nil {
-		return v, interpretError(err, fmt.Sprintf("valve %d", id))
-	}
-	return v, t.readLiveRun(ctx, &v)
-}
-
-func (t *txn) readLiveRun(ctx context.Context, v *lockedValve) error {
-	var run int64
-	err := t.tx.QueryRow(ctx, `SELECT id FROM irrigation_runs WHERE valve_id = $1 AND state IN `+liveStates, v.id).Scan(&run)
-	switch {
-	case err == nil:
-		v.liveRunID = &run
-	case !errors.Is(err, pgx.ErrNoRows):
-		return interpretError(err, "valve live run")
-	}
-	return nil
+	return v, interpretError(err, fmt.Sprintf("valve %d", id))
 }
 
 // lockZoneValve locks the valve that waters a zone for rules and schedules: the first (lowest
