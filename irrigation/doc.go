@@ -6,11 +6,16 @@
 // The parts, each built on one *Store:
 //
 //   - Store: the tables, and StartRun/StopRun, which persist a run and queue its command in one
-//     transaction and NOTIFY the dispatchers.
+//     transaction and NOTIFY the dispatchers; StartRun admits the run to its water source
+//     (interlocks.go); StopFarm (emergency stop) and CreateOverride (manual override) act on a
+//     farm or zone in one transaction; InterlockStatus shows it all. docs/irrigation.md is the
+//     operator's account.
 //   - Dispatcher: sends due commands through a CommandSender (fieldnodes' MQTT link), retrying
 //     with backoff until a command is acknowledged or expires.
 //   - ControllerHandler: applies controllers' acks and state reports (fieldnodes.ControllerHandler).
-//   - RunMonitor: closes out runs past their end and settles runs whose commands are finished.
+//   - RunMonitor: admits waiting runs (an energy window opened) and aborts those that waited
+//     too long, closes out runs past their end, settles runs whose commands are finished, and
+//     judges node flow meters.
 //   - Engine: threshold rules, evaluated when readings arrive (fieldnodes.ReadingsListener) and
 //     periodically.
 //   - Scheduler: cron schedules, fired by one leader among all instances.
@@ -22,6 +27,15 @@
 //   - A valve is never open longer than its zone's max runtime, even if the server dies: a run's
 //     duration is capped at max_runtime_s when it is created, and every open command carries it
 //     as duration_s, which the controller enforces by itself.
+//   - Interlocks are decided in one place: the transaction that admits a run, under the farm's
+//     advisory lock, so that instances never decide for one farm at once. An emergency stop or a
+//     hold refuses the run; capacity, power budget and energy window make it wait, planned, in
+//     its source's queue, admitted in order (priority, then request time; strict FIFO) as
+//     others end. The nominal flows of the runs admitted on a source, and of its zone valves
+//     reported open without a run, never exceed its flow limit.
+//   - A source's pump and master valve are on before its first zone valve opens (a zone's open
+//     waits in the outbox for their ack) and off after its last run ended; their duration_s
+//     outlasts the zone's, so without the server they switch off after it.
 //   - A command is never carried out late: it expires CommandTTL after it is queued; the
 //     dispatcher re-checks the clock immediately before each publish and never publishes past
 //     expires_at (the controller, too, ignores it then); an expired command fails its run and
@@ -44,8 +58,8 @@
 //     cooldown or the schedule's handled_through under the row lock and records it in the run's
 //     transaction.
 //
-// Lock order, everywhere: rule or schedule → valve → run → command. The dispatcher locks only
-// commands, never waiting on anything else while it holds them.
+// Lock order, everywhere: rule or schedule → farm (advisory) → valve → run → command. The
+// dispatcher locks only commands, never waiting on anything else while it holds them.
 //
 // # Schedules missed while no scheduler ran
 //
@@ -69,7 +83,7 @@
 //
 // # Left for later
 //
-// Hydraulic capacity and energy windows (runs waiting in planned for their water source), pump
-// sequencing, the water balance (FAO-56), close_all on controller reconnect, per-controller
-// parallel dispatch, and the compact LoRaWAN command layout.
+// The LoRaWAN downlink adapters (ChirpStack command/down, TTS down/push) behind DownlinkSender
+// (fieldnodes), per-controller parallel dispatch, volume attribution from node flow meters
+// (controllers' totalisers are attributed), and close_all on controller reconnect.
 package irrigation
