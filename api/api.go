@@ -44,6 +44,11 @@ type Config struct {
 	// passes its own store, so runs started here are counted with the rest.
 	Irrigation *irrigation.Store
 
+	// Decider answers rule dry runs, backtests, ET0 and water balances. Default:
+	// irrigation.NewDecider on Irrigation and Nodes; a process that runs the rule engine passes
+	// its own.
+	Decider *irrigation.Decider
+
 	// Logger receives one line per request, failed logins and unexpected errors.
 	// Default: discard everything.
 	Logger *slog.Logger
@@ -141,6 +146,13 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("api: default Irrigation: %w", err)
 		}
 		cfg.Irrigation = irr
+	}
+	if cfg.Decider == nil {
+		dec, err := irrigation.NewDecider(cfg.Irrigation, cfg.Nodes, irrigation.DeciderConfig{})
+		if err != nil {
+			return nil, fmt.Errorf("api: default Decider: %w", err)
+		}
+		cfg.Decider = dec
 	}
 	if cfg.Ready == nil {
 		db := cfg.DB

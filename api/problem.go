@@ -106,6 +106,9 @@ func fieldProblems(err error) []FieldProblem {
 	if v, ok := errors.AsType[*irrigation.ValidationError](err); ok {
 		return []FieldProblem{{Field: v.Field, Problem: v.Problem}}
 	}
+	if v, ok := errors.AsType[*irrigation.ExpressionError](err); ok {
+		return []FieldProblem{{Field: v.Field, Problem: v.Error()[len(v.Field)+2:], Line: v.Line, Column: v.Column}}
+	}
 	if v, ok := errors.AsType[*fieldnodes.ValidationError](err); ok {
 		return []FieldProblem{{Field: v.Field, Problem: v.Problem}}
 	}
@@ -131,6 +134,10 @@ type Problem struct {
 type FieldProblem struct {
 	Field   string `json:"field"`
 	Problem string `json:"problem"`
+	// Line and Column (1-based) point into the member's text, for expressions (rule
+	// conditions); absent otherwise.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 const problemBase = "https://aghali.dev/problems/"

@@ -39,6 +39,7 @@ func (s *Server) routes(e *echo.Echo) {
 		post  = http.MethodPost
 		patch = http.MethodPatch
 		del   = http.MethodDelete
+		put   = http.MethodPut
 	)
 
 	public(get, "/openapi.json", s.serveOpenAPI)
@@ -130,19 +131,40 @@ func (s *Server) routes(e *echo.Echo) {
 	authed(post, "/farms/:farm/flow-meters", s.createFlowMeter)
 	authed(del, "/flow-meters/:id", s.deleteFlowMeter)
 
-	// rules.go
+	// rules.go, dry_run.go, backtest.go
 	authed(get, "/zones/:zone/rules", s.listRules)
 	authed(post, "/zones/:zone/rules", s.createRule)
+	authed(get, "/farms/:farm/rules", s.listFarmRules)
+	authed(post, "/farms/:farm/rules", s.createFarmRule)
 	authed(get, "/rules/:id", s.getRule)
 	authed(patch, "/rules/:id", s.updateRule)
 	authed(del, "/rules/:id", s.deleteRule)
+	authed(post, "/rules/:id/dry-run", s.dryRunRule)
+	authed(post, "/zones/:zone/rules/dry-run", s.dryRunZoneRule)
+	authed(post, "/farms/:farm/rules/dry-run", s.dryRunFarmRule)
+	authed(post, "/rules/:id/backtest", s.backtestStoredRule)
+	authed(post, "/zones/:zone/rules/backtest", s.backtestZoneRule)
 
-	// schedules.go
+	// schedules.go, backtest.go
 	authed(get, "/zones/:zone/schedules", s.listSchedules)
 	authed(post, "/zones/:zone/schedules", s.createSchedule)
 	authed(get, "/schedules/:id", s.getSchedule)
 	authed(patch, "/schedules/:id", s.updateSchedule)
 	authed(del, "/schedules/:id", s.deleteSchedule)
+	authed(post, "/schedules/:id/backtest", s.backtestStoredSchedule)
+	authed(post, "/zones/:zone/schedules/backtest", s.backtestZoneSchedule)
+
+	// decisions.go, weather.go, water_balance.go, catalog.go
+	authed(get, "/farms/:farm/decisions", s.listDecisions)
+	authed(get, "/farms/:farm/et0", s.farmET0)
+	authed(get, "/farms/:farm/et0/hourly", s.farmET0Hourly)
+	authed(get, "/farms/:farm/weather-settings", s.getWeatherSettings)
+	authed(put, "/farms/:farm/weather-settings", s.putWeatherSettings)
+	authed(put, "/farms/:farm/forecast", s.putForecast)
+	authed(get, "/zones/:zone/water-balance", s.zoneWaterBalance)
+	authed(get, "/crops", s.listCrops)
+	authed(get, "/soils", s.listSoils)
+	authed(get, "/rule-language", s.ruleLanguage)
 
 	// alerts.go
 	authed(get, "/alerts", s.listAlerts)

@@ -10,39 +10,130 @@ import (
 	"github.com/aghali/aghali/irrigation"
 )
 
-// Handlers of schedules: water a zone at the times of a cron expression in the farm's time zone.
+// Handlers of schedules: water a zone at the times of a cron expression in the farm's time zone,
+// on the days allowed, unless a skip condition holds; a fixed duration (seasonally adjusted), or
+// what the water balance says the zone lacks; in one go or in cycles with soaks between.
 
 type scheduleJSON struct {
-	ID          int64      `json:"id"`
-	ZoneID      int64      `json:"zone_id"`
-	Name        string     `json:"name"`
-	Cron        string     `json:"cron"`
-	Timezone    string     `json:"timezone"` // the farm's, in which cron is read
-	DurationS   int        `json:"duration_s"`
-	Enabled     bool       `json:"enabled"`
-	LastFiredAt *time.Time `json:"last_fired_at"`
-	NextAt      *time.Time `json:"next_at"` // null when disabled
+	ID                 int64      `json:"id"`
+	ZoneID             int64      `json:"zone_id"`
+	Name               string     `json:"name"`
+	Cron               string     `json:"cron"`
+	Timezone           string     `json:"timezone"` // the farm's, in which cron is read
+	Mode               string     `json:"mode"`
+	DurationS          *int       `json:"duration_s"`
+	Enabled            bool       `json:"enabled"`
+	Weekdays           []string   `json:"weekdays"`
+	DayParity          string     `json:"day_parity"`
+	SkipRainMM         *float64   `json:"skip_rain_mm"`
+	SkipForecastRainMM *float64   `json:"skip_forecast_rain_mm"`
+	SkipSoilVWC        *float64   `json:"skip_soil_vwc"`
+	SkipFrostC         *float64   `json:"skip_frost_c"`
+	SkipWindMS         *float64   `json:"skip_wind_ms"`
+	SeasonalPct        int        `json:"seasonal_pct"`
+	CycleS             *int       `json:"cycle_s"`
+	SoakS              *int       `json:"soak_s"`
+	PendingS           *int       `json:"pending_s"`  // still to water in further cycles
+	PendingAt          *time.Time `json:"pending_at"` // when the next cycle is due
+	LastFiredAt        *time.Time `json:"last_fired_at"`
+	NextAt             *time.Time `json:"next_at"` // null when disabled
+}
+
+func optInt(v int) *int {
+	if v <= 0 {
+		return nil
+	}
+	return &v
 }
 
 func scheduleOf(sc irrigation.Schedule) scheduleJSON {
-	return scheduleJSON{ID: sc.ID, ZoneID: sc.ZoneID, Name: sc.Name, Cron: sc.Cron, Timezone: sc.Timezone,
-		DurationS: sc.DurationS, Enabled: sc.Enabled, LastFiredAt: utcp(sc.LastFiredAt), NextAt: utcp(sc.NextAt)}
+	out := scheduleJSON{ID: sc.ID, ZoneID: sc.ZoneID, Name: sc.Name, Cron: sc.Cron, Timezone: sc.Timezone, Mode: sc.Mode,
+		DurationS: optInt(sc.DurationS), Enabled: sc.Enabled, Weekdays: sc.Weekdays, DayParity: sc.DayParity,
+		SkipRainMM: sc.SkipRainMM, SkipForecastRainMM: sc.SkipForecastRainMM, SkipSoilVWC: sc.SkipSoilVWC,
+		SkipFrostC: sc.SkipFrostC, SkipWindMS: sc.SkipWindMS, SeasonalPct: sc.SeasonalPct, CycleS: optInt(sc.CycleS),
+		PendingS: optInt(sc.PendingS), PendingAt: utcp(sc.PendingAt), LastFiredAt: utcp(sc.LastFiredAt), NextAt: utcp(sc.NextAt)}
+	if sc.CycleS > 0 {
+		soak := sc.SoakS
+		out.SoakS = &soak
+	}
+	if out.Weekdays == nil {
+		out.Weekdays = []string{}
+	}
+	if out.SeasonalPct == 0 {
+		out.SeasonalPct = 100
+	}
+	return out
 }
 
-// scheduleInput is the body of POST (name, cron and duration_s required; enabled defaults to
-// true) and PATCH (all optional).
+// scheduleInput is the body of POST (name and cron required, duration_s too in fixed mode;
+// enabled defaults to true) and PATCH (all optional; null clears the nullable members).
 type scheduleInput struct {
-	Name      *string `json:"name"`
-	Cron      *string `json:"cron"`
-	DurationS *int    `json:"duration_s"`
-	Enabled   *bool   `json:"enabled"`
+	Name               *string           `json:"name"`
+	Cron               *string           `json:"cron"`
+	Mode               *string           `json:"mode"`
+	DurationS          nullable[int]     `json:"duration_s"`
+	Enabled            *bool             `json:"enabled"`
+	Weekdays           *[]string         `json:"weekdays"`
+	DayParity          *string           `json:"day_parity"`
+	SkipRainMM         nullable[float64] `json:"skip_rain_mm"`
+	SkipForecastRainMM nullable[float64] `json:"skip_forecast_rain_mm"`
+	SkipSoilVWC        nullable[float64] `json:"skip_soil_vwc"`
+	SkipFrostC         nullable[float64] `json:"skip_frost_c"`
+	SkipWindMS         nullable[float64] `json:"skip_wind_ms"`
+	SeasonalPct        *int              `json:"seasonal_pct"`
+	CycleS             nullable[int]     `json:"cycle_s"`
+	SoakS              nullable[int]     `json:"soak_s"`
 }
 
-func (in scheduleInput) apply(sc *irrigation.Schedule) {
+func (in scheduleInput) apply(sc *irrigation.Schedule) error {
 	set(&sc.Name, in.Name)
 	set(&sc.Cron, in.Cron)
-	set(&sc.DurationS, in.DurationS)
+	set(&sc.Mode, in.Mode)
+	if in.DurationS.Set {
+		sc.DurationS = 0
+		if in.DurationS.Value != nil {
+			if *in.DurationS.Value <= 0 {
+				return &ValidationError{Field: "duration_s", Problem: "must be a positive number of seconds"}
+			}
+			sc.DurationS = *in.DurationS.Value
+		}
+	}
 	set(&sc.Enabled, in.Enabled)
+	if in.Weekdays != nil {
+		sc.Weekdays = *in.Weekdays
+	}
+	set(&sc.DayParity, in.DayParity)
+	in.SkipRainMM.apply(&sc.SkipRainMM)
+	in.SkipForecastRainMM.apply(&sc.SkipForecastRainMM)
+	in.SkipSoilVWC.apply(&sc.SkipSoilVWC)
+	in.SkipFrostC.apply(&sc.SkipFrostC)
+	in.SkipWindMS.apply(&sc.SkipWindMS)
+	if in.SeasonalPct != nil {
+		if *in.SeasonalPct < 1 || *in.SeasonalPct > 300 {
+			return &ValidationError{Field: "seasonal_pct", Problem: "must be between 1 and 300"}
+		}
+		sc.SeasonalPct = *in.SeasonalPct
+	}
+	for _, m := range []struct {
+		in    nullable[int]
+		dst   *int
+		field string
+	}{{in.CycleS, &sc.CycleS, "cycle_s"}, {in.SoakS, &sc.SoakS, "soak_s"}} {
+		if !m.in.Set {
+			continue
+		}
+		*m.dst = 0
+		if m.in.Value != nil {
+			if *m.in.Value < 0 || (m.field == "cycle_s" && *m.in.Value == 0) {
+				return &ValidationError{Field: m.field, Problem: "must be a positive number of seconds"}
+			}
+			*m.dst = *m.in.Value
+		}
+	}
+	if in.CycleS.Set && in.CycleS.Value == nil {
+		sc.SoakS = 0 // no cycles, no soak
+	}
+	return nil
 }
 
 // listSchedules: GET /zones/{zone}/schedules.
@@ -77,7 +168,9 @@ func (s *Server) createSchedule(c echo.Context) error {
 		return &ValidationError{Field: "cron", Problem: "required"}
 	}
 	sc := irrigation.Schedule{ZoneID: z.ID, Enabled: true}
-	in.apply(&sc)
+	if err := in.apply(&sc); err != nil {
+		return err
+	}
 	sc, err = s.irr.CreateSchedule(c.Request().Context(), sc)
 	if err != nil {
 		return err
@@ -100,8 +193,9 @@ func (s *Server) getSchedule(c echo.Context) error {
 	return c.JSON(http.StatusOK, scheduleOf(sc))
 }
 
-// updateSchedule: PATCH /schedules/{id} (agronomist). A new cron expression, or enabling a
-// disabled schedule, starts afresh from now: earlier occurrences are not made up.
+// updateSchedule: PATCH /schedules/{id} (agronomist). A new cron expression or day
+// restriction, or enabling a disabled schedule, starts afresh from now: earlier occurrences are
+// not made up.
 func (s *Server) updateSchedule(c echo.Context) error {
 	sc, farm, err := s.scheduleOfPath(c, RoleAgronomist)
 	if err != nil {
@@ -111,7 +205,9 @@ func (s *Server) updateSchedule(c echo.Context) error {
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	in.apply(&sc)
+	if err := in.apply(&sc); err != nil {
+		return err
+	}
 	sc, err = s.irr.UpdateSchedule(c.Request().Context(), sc)
 	if err != nil {
 		return err

@@ -29,6 +29,9 @@ type zoneJSON struct {
 	Efficiency         *float64        `json:"efficiency"`
 	MaxRuntimeS        int             `json:"max_runtime_s"`
 	MinOffS            int             `json:"min_off_s"`
+	PlantingDate       *string         `json:"planting_date"` // YYYY-MM-DD
+	ThetaFC            *float64        `json:"theta_fc"`
+	ThetaWP            *float64        `json:"theta_wp"`
 }
 
 func zoneOf(z irrigation.Zone) (zoneJSON, error) {
@@ -39,7 +42,8 @@ func zoneOf(z irrigation.Zone) (zoneJSON, error) {
 	return zoneJSON{
 		ID: z.ID, FarmID: z.FarmID, FieldID: z.FieldID, WaterSourceID: z.WaterSourceID, Name: z.Name, Geometry: g,
 		Method: z.Method, Crop: z.Crop, Soil: z.Soil, RootDepthM: z.RootDepthM, ApplicationRateMMH: z.ApplicationRateMMH,
-		Efficiency: z.Efficiency, MaxRuntimeS: z.MaxRuntimeS, MinOffS: z.MinOffS,
+		Efficiency: z.Efficiency, MaxRuntimeS: z.MaxRuntimeS, MinOffS: z.MinOffS, PlantingDate: dateOf(z.PlantingDate),
+		ThetaFC: z.ThetaFC, ThetaWP: z.ThetaWP,
 	}, nil
 }
 
@@ -58,9 +62,21 @@ type zoneInput struct {
 	Efficiency         nullable[float64] `json:"efficiency"`
 	MaxRuntimeS        *int              `json:"max_runtime_s"`
 	MinOffS            *int              `json:"min_off_s"`
+	PlantingDate       nullable[string]  `json:"planting_date"`
+	ThetaFC            nullable[float64] `json:"theta_fc"`
+	ThetaWP            nullable[float64] `json:"theta_wp"`
 }
 
 func (in zoneInput) apply(z *irrigation.Zone) error {
+	if in.PlantingDate.Set {
+		d, err := parseDate("planting_date", in.PlantingDate.Value)
+		if err != nil {
+			return err
+		}
+		z.PlantingDate = d
+	}
+	in.ThetaFC.apply(&z.ThetaFC)
+	in.ThetaWP.apply(&z.ThetaWP)
 	in.FieldID.apply(&z.FieldID)
 	in.WaterSourceID.apply(&z.WaterSourceID)
 	set(&z.Name, in.Name)
