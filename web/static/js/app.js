@@ -40,6 +40,7 @@ const el = {
   menuUser: byId('menu-user'),
   menuLang: byId('menu-lang'),
   logout: byId('logout-button'),
+  stopAll: byId('stop-all-button'),
   status: byId('status'),
   statusText: byId('status-text'),
   statusRetry: byId('status-retry'),
@@ -107,6 +108,7 @@ function bindEvents() {
   el.listButton.addEventListener('click', () => (sheet.key === 'list' ? sheet.close() : showList()));
   el.fitButton.addEventListener('click', () => farmMap && farmMap.fit(farmCenter(state.farm)));
   el.logout.addEventListener('click', onLogout);
+  el.stopAll.addEventListener('click', onStopAll);
   el.statusRetry.addEventListener('click', () => {
     el.statusText.textContent = t('status.retrying');
     refresher.now();
@@ -221,6 +223,21 @@ function sessionEnded() {
   showLogin(t('status.sessionEnded'));
 }
 
+// onStopAll is the farm's emergency stop: every valve and pump closed at once, nothing waters
+// until someone releases it (the server records who).
+async function onStopAll() {
+  el.menu.open = false;
+  const farm = state.farm;
+  if (!farm || !window.confirm(t('stopAll.confirm', { farm: farm.name }))) return;
+  try {
+    await api.post(`/farms/${farm.id}/emergency-stop`, { reason: t('stopAll.reason') });
+    toast(t('stopAll.done', { farm: farm.name }));
+    refresher.now();
+  } catch (err) {
+    toast(errorMessage(err, t), true);
+  }
+}
+
 async function onLogout() {
   el.menu.open = false;
   try {
@@ -284,6 +301,7 @@ function selectFarm(id, { history: mode = 'push', quietMissing = false } = {}) {
   }
   const changed = farm !== state.farm;
   state.farm = farm;
+  el.stopAll.hidden = !canOperate(farm);
   el.farmSelect.value = String(farm.id);
   try { localStorage.setItem(FARM_KEY, String(farm.id)); } catch { /* not remembered */ }
   const url = `/farms/${farm.id}`;
