@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // LeaderConfig tunes a Leader. Zero values mean the defaults.
@@ -30,6 +32,7 @@ type Leader struct {
 	log    *slog.Logger
 	svc    service
 	leader atomic.Bool
+	gauge  prometheus.Gauge
 }
 
 // NewLeader returns a Leader campaigning on store's database.
@@ -43,7 +46,22 @@ func NewLeader(store *Store, cfg LeaderConfig) (*Leader, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 2 * time.Second
 	}
-	return &Leader{store: store, cfg: cfg, log: store.log.With("part", "leader"), svc: service{name: "leader"}}, nil
+	g, err := register(store.cfg.Registerer, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "aghali_irrigation_leader", Help: "1 while this instance leads (runs schedules and the periodic decisions).",
+	}))
+	if err != nil {
+		return nil, err
+	}
+	return &Leader{store: store, cfg: cfg, log: store.log.With("part", "leader"), svc: service{name: "leader"}, gauge: g}, nil
+}
+
+func (l *Leader) set(on bool) {
+	l.leader.Store(on)
+	if on {
+		l.gauge.Set(1)
+	} else {
+		l.gauge.Set(0)
+	}
 }
 
 // IsLeader reports whether this instance holds the lock.
@@ -57,7 +75,7 @@ func (l *Leader) Start(ctx context.Context) error {
 			if conn != nil {
 				conn.close() // ends the session: the lock is released for the next leader
 			}
-			l.leader.Store(false)
+			l.set(false)
 		}()
 		for {
 			l.campaign(ctx, &conn)
@@ -83,7 +101,7 @@ func (l *Leader) campaign(ctx context.Context, conn **dedicatedConn) {
 		}
 		(*conn).close()
 		*conn = nil
-		l.leader.Store(false)
+		l.set(false)
 	}
 	if *conn == nil {
 		c, err := l.store.dedicate(ctx)
@@ -103,6 +121,6 @@ func (l *Leader) campaign(ctx context.Context, conn **dedicatedConn) {
 	}
 	if ok {
 		l.log.Info("this instance leads", "pid", (*conn).backendPID())
-		l.leader.Store(true)
+		l.set(true)
 	}
 }

@@ -45,6 +45,8 @@ type app struct {
 	monitor    *irrigation.RunMonitor
 	engine     *irrigation.Engine
 	scheduler  *irrigation.Scheduler
+	leader     *irrigation.Leader  // elects the instance that runs the periodic decisions
+	decider    *irrigation.Decider // rules, weather, water balance, backtests
 	http       *http.Server
 	httpAddr   net.Addr
 	httpDone   chan error
@@ -81,7 +83,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 
 	// MQTT: the embedded broker unless an external one is configured; the server's own client
 	// connects the same way in both cases.
-	linkCfg := mqttlink.Config{URL: cfg.MQTTURL, ClientID: clientID(cfg), Logger: log, Shared: "aghali"}
+	linkCfg := mqttlink.Config{URL: cfg.MQTTURL, ClientID: clientID(cfg), Logger: log, Shared: cfg.MQTTShared}
 	integrations, err := lorawanIntegrations(cfg)
 	if err != nil {
 		return nil, err
@@ -127,9 +129,16 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 	if err != nil {
 		return nil, err
 	}
-	if a.engine, err = irrigation.NewEngine(a.irr, a.nodes, irrigation.EngineConfig{}); err != nil {
+	// One leader among the instances runs schedules, the periodic rule evaluation and the ET0
+	// and water-balance upkeep; readings are evaluated wherever they are ingested.
+	if a.leader, err = irrigation.NewLeader(a.irr, irrigation.LeaderConfig{}); err != nil {
 		return nil, err
 	}
+	if a.decider, err = irrigation.NewDecider(a.irr, a.nodes, irrigation.DeciderConfig{
+		Engine: irrigation.EngineConfig{Leader: a.leader}}); err != nil {
+		return nil, err
+	}
+	a.engine = a.decider.Engine
 	var nsIntegrations []fieldnodes.Integration
 	for _, in := range integrations {
 		fi := fieldnodes.Integration{Network: in.Network, Topic: in.Topic}
@@ -181,17 +190,17 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 	if a.monitor, err = irrigation.NewRunMonitor(a.irr, irrigation.RunMonitorConfig{}); err != nil {
 		return nil, err
 	}
-	if a.scheduler, err = irrigation.NewScheduler(a.irr, irrigation.SchedulerConfig{}); err != nil {
+	if a.scheduler, err = irrigation.NewScheduler(a.irr, irrigation.SchedulerConfig{Leader: a.leader, Decider: a.decider}); err != nil {
 		return nil, err
 	}
-	for _, p := range []interface{ Start(context.Context) error }{a.engine, a.dispatcher, a.monitor, a.scheduler} {
+	for _, p := range []interface{ Start(context.Context) error }{a.leader, a.engine, a.dispatcher, a.monitor, a.scheduler} {
 		if err = p.Start(ctx); err != nil {
 			return nil, err
 		}
 	}
 
 	srv, err := api.New(api.Config{
-		DB: a.pool, Nodes: a.nodes, Irrigation: a.irr, Logger: log, SecureCookies: cfg.SecureCookies,
+		DB: a.pool, Nodes: a.nodes, Irrigation: a.irr, Decider: a.decider, Logger: log, SecureCookies: cfg.SecureCookies,
 		Web: web.Handler(), Ready: a.ready,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 	})
@@ -250,6 +259,9 @@ func (a *app) stop(ctx context.Context) {
 	}
 	if a.scheduler != nil {
 		a.scheduler.Stop()
+	}
+	if a.leader != nil {
+		a.leader.Stop() // after what it elects for: the next leader takes over at once
 	}
 	if a.monitor != nil {
 		a.monitor.Stop()

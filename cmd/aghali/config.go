@@ -30,6 +30,7 @@ type Config struct {
 
 	// Field nodes (docs/lorawan.md, docs/mqtt.md).
 	MQTTGateways      string // AGHALI_MQTT_GATEWAYS: user:password,… gateways/network servers allowed into the embedded broker
+	MQTTShared        string // AGHALI_MQTT_SHARED: shared subscription group of several instances; empty: plain subscriptions
 	ChirpStackTopic   string // AGHALI_CHIRPSTACK_TOPIC: ChirpStack v4 event topic template; "off" disables
 	ChirpStackMQTTURL string // AGHALI_CHIRPSTACK_MQTT_URL: broker ChirpStack publishes to; empty = Aghali's
 	TTSTopic          string // AGHALI_TTS_TOPIC: The Things Stack v3 topic template; "off" disables
@@ -61,6 +62,7 @@ func settings() []setting {
 		{"log-level", "AGHALI_LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 		{"log-format", "AGHALI_LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
 		{"mqtt-gateways", "AGHALI_MQTT_GATEWAYS", "", "user:password,... logins for gateways and LoRaWAN network servers in the embedded broker", str(func(c *Config) *string { return &c.MQTTGateways })},
+		{"mqtt-shared", "AGHALI_MQTT_SHARED", "", "shared subscription group when several instances share the ingest, e.g. aghali (empty: one instance, plain subscriptions)", str(func(c *Config) *string { return &c.MQTTShared })},
 		{"chirpstack-topic", "AGHALI_CHIRPSTACK_TOPIC", "application/{application_id}/device/{dev_eui}/event/{event}", "ChirpStack v4 MQTT event topic template (off: no ChirpStack)", str(func(c *Config) *string { return &c.ChirpStackTopic })},
 		{"chirpstack-mqtt-url", "AGHALI_CHIRPSTACK_MQTT_URL", "", "broker ChirpStack publishes to, tcp://user:pass@host:1883 (empty: Aghali's broker)", str(func(c *Config) *string { return &c.ChirpStackMQTTURL })},
 		{"tts-topic", "AGHALI_TTS_TOPIC", "v3/{application_id}@{tenant_id}/devices/{device_id}/{event}", "The Things Stack v3 MQTT topic template (off: no TTS)", str(func(c *Config) *string { return &c.TTSTopic })},
