@@ -109,6 +109,7 @@ type ingestBench struct {
 	brokerURL, pubUser, pubPass string
 	serverPass                  string // the server's login to Mosquitto
 	uidPrefix                   string
+	httpPort                    int
 }
 
 // ingestResult is what a run measured.
@@ -410,10 +411,15 @@ func (s *serveProcess) storedReadings() (float64, error) {
 }
 
 func (o *ingestBench) startServer(ctx context.Context) (*serveProcess, error) {
-	httpPort, err := freeTCPPort()
-	if err != nil {
-		return nil, err
+	// The same address (and data directory) on every start: they name the server's MQTT
+	// session, which a restarted server must find again.
+	if o.httpPort == 0 {
+		var err error
+		if o.httpPort, err = freeTCPPort(); err != nil {
+			return nil, err
+		}
 	}
+	httpPort := o.httpPort
 	vars := []string{
 		"AGHALI_DATABASE_URL=" + o.dbURL,
 		"AGHALI_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(httpPort),

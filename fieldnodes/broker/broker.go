@@ -80,6 +80,9 @@ type Config struct {
 	// network server's event topics and its downlink topics.
 	GatewayPublish   []string
 	GatewaySubscribe []string
+	// InternalPassword is the password of InternalUser; default: random, new at each New (a
+	// process restarting its broker without its links passes the one they use).
+	InternalPassword string
 	// SessionExpiry is how long a disconnected persistent session (and its queue) is kept;
 	// default 7 days.
 	SessionExpiry time.Duration
@@ -144,14 +147,18 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.SessionExpiry <= 0 {
 		cfg.SessionExpiry = 7 * 24 * time.Hour
 	}
-	pw := make([]byte, 32)
-	if _, err := rand.Read(pw); err != nil {
-		return nil, fmt.Errorf("broker: internal credential: %w", err)
+	internal := cfg.InternalPassword
+	if internal == "" {
+		pw := make([]byte, 32)
+		if _, err := rand.Read(pw); err != nil {
+			return nil, fmt.Errorf("broker: internal credential: %w", err)
+		}
+		internal = hex.EncodeToString(pw)
 	}
 	b := &Broker{
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", "mqtt-broker"),
-		internal:  hex.EncodeToString(pw),
+		internal:  internal,
 		grants:    map[string]*grant{},
 		internIDs: map[string]bool{},
 	}
