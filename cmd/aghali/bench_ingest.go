@@ -739,7 +739,12 @@ func (r *ingestResult) print(w io.Writer, o *ingestBench) {
 	if r.copyTime > 0 {
 		copyRate := float64(r.expected) / r.copyTime.Seconds()
 		fmt.Fprintf(w, "raw COPY:        %d readings in %.2f s: %.0f readings/s (same rows, same table, 2 connections)\n", r.expected, r.copyTime.Seconds(), copyRate)
-		fmt.Fprintf(w, "ratio:           %.2f of raw COPY\n", rate/copyRate)
+		if o.rate > 0 {
+			fmt.Fprintf(w, "ratio:           offered %.0f readings/s, committed %.0f readings/s (%.2f of raw COPY's capacity; the publish rate, not the server, set the pace)\n",
+				o.rate*4, rate, rate/copyRate)
+		} else {
+			fmt.Fprintf(w, "ratio:           %.2f of raw COPY\n", rate/copyRate)
+		}
 	}
 	fmt.Fprintf(w, "aghali serve:    RSS peak %.0f MiB, at the end %.0f MiB\n", float64(r.rssPeak)/(1<<20), float64(r.rssEnd)/(1<<20))
 }

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aghali/aghali/migrations/pgtest"
+)
+
+// `aghali serve` gets SIGKILL in the middle of a publish and is started again: every reading
+// is stored exactly once, with the embedded broker (which acknowledges a publish only once it
+// is committed, so the publishers publish the rest again) and with Mosquitto (whose persistent
+// session for the server keeps what the killed server had not acknowledged). `aghali bench
+// ingest --kill-at` does it with 200,000 messages; this is the same at a test's size.
+func TestKill9DuringIngestLosesNothing(t *testing.T) {
+	t.Parallel()
+	bin := aghaliBinary(t) // decider_e2e_test.go: built once per test run
+	for _, broker := range []string{"embedded", "mosquitto"} {
+		t.Run(broker, func(t *testing.T) {
+			t.Parallel()
+			var out, errs bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			err := benchIngest(ctx, []string{"--aghali", bin, "--broker", broker, "--database-url", pgtest.NewDBURL(t),
+				"--messages", "20000", "--rate", "2500", "--kill-at", "9000", "--nodes", "200", "--connections", "4", "--window", "500"},
+				Env{Getenv: func(string) string { return "" }, Stdout: &out, Stderr: &errs})
+			t.Log(out.String())
+			if err != nil {
+				t.Fatalf("bench: %v\n%s", err, errs.String())
+			}
+			for _, want := range []string{"lost:            0\n", "duplicated:      0\n", "every reading stored exactly once: true",
+				"committed:       80000 readings"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q", want)
+				}
+			}
+		})
+	}
+}
+
+func TestLoRaWANSettings(t *testing.T) {
+	cfg, err := parseConfig("serve", []string{"--tts-topic", "off", "--chirpstack-mqtt-url", "tcp://cs:1883"}, Env{Getenv: func(string) string { return "" }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, err := lorawanIntegrations(cfg)
+	if err != nil || len(ins) != 1 || ins[0].Network != "chirpstack" || ins[0].Filter != "application/+/device/+/event/#" || ins[0].URL != "tcp://cs:1883" {
+		t.Errorf("integrations %+v, %v", ins, err)
+	}
+	cfg.ChirpStackTopic = "application/{app}/{event}/x"
+	if _, err := lorawanIntegrations(cfg); err == nil {
+		t.Error("a template whose last level is not {event} was accepted")
+	}
+	logins, err := parseLogins(" chirpstack:s3cret, bench:pw:with:colons ")
+	if err != nil || logins["chirpstack"] != "s3cret" || logins["bench"] != "pw:with:colons" || len(logins) != 2 {
+		t.Errorf("logins %v, %v", logins, err)
+	}
+	if _, err := parseLogins("nopassword"); err == nil {
+		t.Error("a login without a password was accepted")
+	}
+	if _, err := parseConfig("serve", []string{"--node-missed-reports", "0"}, Env{Getenv: func(string) string { return "" }}, nil); err == nil {
+		t.Error("--node-missed-reports 0 accepted")
+	}
+}
