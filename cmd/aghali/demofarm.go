@@ -43,7 +43,9 @@ func demoFarms() []demoFarm {
 	return []demoFarm{
 		{
 			name: "Hakari Riverside", lon: 46.6290, lat: 39.0905,
-			source: demoSource{"River pump (hydro)", "pump", "hydro", 90},
+			// Each source feeds all its zones at once (their nominal flows add up to a little
+			// less), so the demo's valves open when asked; lower a capacity to see runs queue.
+			source: demoSource{"River pump (hydro)", "pump", "hydro", 260},
 			fields: []demoField{
 				{"Pomegranate orchard", "pomegranate", -180, 20, 160, 125, 12, 2, "drip", "loam", 1.0, 4},
 				{"Cotton plot", "cotton", 10, -150, 230, 150, -15, 2, "drip", "silt-loam", 1.2, 5},
@@ -51,7 +53,7 @@ func demoFarms() []demoFarm {
 		},
 		{
 			name: "Village Gardens", lon: 46.6355, lat: 39.0935,
-			source: demoSource{"Solar pump", "pump", "solar", 40},
+			source: demoSource{"Solar pump", "pump", "solar", 100},
 			fields: []demoField{
 				{"Tomato beds", "tomato", -110, -40, 100, 80, 6, 2, "drip", "sandy-loam", 0.7, 6},
 				{"Vineyard", "grapes-wine", 20, -60, 130, 125, -8, 1, "drip", "loam", 1.2, 3},
@@ -59,7 +61,7 @@ func demoFarms() []demoFarm {
 		},
 		{
 			name: "Upper Terraces", lon: 46.6385, lat: 39.0865,
-			source: demoSource{"Canal offtake", "canal", "none", 250},
+			source: demoSource{"Canal offtake", "canal", "none", 560},
 			fields: []demoField{
 				{"Winter wheat", "winter-wheat", -260, -60, 250, 180, 20, 2, "sprinkler", "silt-loam", 1.2, 8},
 				{"Alfalfa", "alfalfa", 20, -90, 190, 130, 0, 1, "sprinkler", "loam", 1.2, 8},
