@@ -553,4 +553,10 @@ func TestActuatorRegistry(t *testing.T) {
 	if err := f.store.DeleteValve(f.ctx, s.pump.ID); !errors.Is(err, irrigation.ErrBusy) {
 		t.Errorf("deleting a pump that is on: %v", err)
 	}
+	if err := f.store.DeleteWaterSource(f.ctx, s.source.ID); !errors.Is(err, irrigation.ErrBusy) {
+		t.Errorf("deleting a source that feeds a run: %v", err)
+	}
+	if err := f.store.DeleteWaterSource(f.ctx, 1<<40); !errors.Is(err, irrigation.ErrNotFound) {
+		t.Errorf("deleting a source that does not exist: %v", err)
+	}
 }

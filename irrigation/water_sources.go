@@ -158,16 +158,26 @@ func (s *Store) UpdateWaterSource(ctx context.Context, w WaterSource) (WaterSour
 		w.ID, w.Name, w.Kind, w.CapacityM3H, w.Energy, windows, w.Location, w.PowerBudgetKW, w.SpecificEnergyKWhM3))
 }
 
-// DeleteWaterSource deletes a water source; its zones stay, with no source.
+// DeleteWaterSource deletes a water source; its zones stay, with no source, and its pump and
+// master valves stay, serving none. One that feeds runs (admitted or waiting), or whose pump
+// or master valve is on, is not deleted (ErrBusy).
 func (s *Store) DeleteWaterSource(ctx context.Context, id int64) error {
-	tag, err := s.db.Exec(ctx, `DELETE FROM water_sources WHERE id = $1`, id)
-	if err != nil {
+	return s.withTx(ctx, func(t *txn) error {
+		if err := t.lockFarmOf(ctx, `SELECT farm_id FROM water_sources WHERE id = $1`, id); err != nil {
+			return interpretError(err, fmt.Sprintf("water source %d", id))
+		}
+		var runs, on int
+		if err := t.tx.QueryRow(ctx, `SELECT
+				(SELECT count(*) FROM irrigation_runs WHERE water_source_id = $1 AND state IN `+liveStates+`),
+				(SELECT count(*) FROM valves WHERE water_source_id = $1 AND hold_until IS NOT NULL)`, id).Scan(&runs, &on); err != nil {
+			return interpretError(err, "water source in use")
+		}
+		if runs > 0 || on > 0 {
+			return fmt.Errorf("water source %d feeds %d run(s) and has %d pump or master valve(s) on: %w", id, runs, on, ErrBusy)
+		}
+		_, err := t.tx.Exec(ctx, `DELETE FROM water_sources WHERE id = $1`, id)
 		return interpretError(err, "delete water source")
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("water source %d: %w", id, ErrNotFound)
-	}
-	return nil
+	})
 }
 
 // FlowLimitM3H is the most the source may deliver at once: its capacity, or what its power
