@@ -2,10 +2,13 @@ package api
 
 import (
 	"encoding/base64"
+	"math"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/aghali/aghali/fieldnodes"
 )
 
 // Handlers of what is known about devices beyond the registered ones: the metrics catalogue,
@@ -33,6 +36,7 @@ func (s *Server) metricsCatalog(c echo.Context) error {
 type pendingMessageJSON struct {
 	ReceivedAt    time.Time `json:"received_at"`
 	Topic         string    `json:"topic"`
+	Event         string    `json:"event"` // up, or the network server's event
 	PayloadBase64 string    `json:"payload_base64"`
 }
 
@@ -40,6 +44,7 @@ type pendingDeviceJSON struct {
 	ID           int64                `json:"id"`
 	Source       string               `json:"source"`
 	UID          string               `json:"uid"`
+	Label        string               `json:"label"` // the network server's name for it
 	FirstSeenAt  time.Time            `json:"first_seen_at"`
 	LastSeenAt   time.Time            `json:"last_seen_at"`
 	MessageCount int64                `json:"message_count"`
@@ -59,10 +64,10 @@ func (s *Server) pendingDevices(c echo.Context) error {
 	}
 	out := make([]pendingDeviceJSON, 0, len(list))
 	for _, d := range list {
-		j := pendingDeviceJSON{ID: d.ID, Source: d.Source, UID: d.UID, FirstSeenAt: utc(d.FirstSeenAt),
+		j := pendingDeviceJSON{ID: d.ID, Source: d.Source, UID: d.UID, Label: d.Label, FirstSeenAt: utc(d.FirstSeenAt),
 			LastSeenAt: utc(d.LastSeenAt), MessageCount: d.MessageCount, Messages: make([]pendingMessageJSON, 0, len(d.Messages))}
 		for _, m := range d.Messages {
-			j.Messages = append(j.Messages, pendingMessageJSON{ReceivedAt: utc(m.ReceivedAt), Topic: m.Topic,
+			j.Messages = append(j.Messages, pendingMessageJSON{ReceivedAt: utc(m.ReceivedAt), Topic: m.Topic, Event: m.Event,
 				PayloadBase64: base64.StdEncoding.EncodeToString(m.Payload)})
 		}
 		out = append(out, j)
@@ -79,9 +84,10 @@ type rejectedMessageJSON struct {
 	PayloadBase64 string    `json:"payload_base64"`
 }
 
-// rejectedMessages: GET /rejected-messages?limit=100 (admin of any organisation) — the newest
-// messages that were refused, with the raw payload in standard base64; limit 1–1000. A refused
-// message may not be attributable to a device, let alone a farm, so every admin sees all.
+// rejectedMessages: GET /rejected-messages?limit=100&reason=&before= (admin of any
+// organisation) — the newest messages that were refused (of one reason, older than the id
+// before: paging), with the raw payload in standard base64; limit 1–1000. A refused message may
+// not be attributable to a device, let alone a farm, so every admin sees all.
 func (s *Server) rejectedMessages(c echo.Context) error {
 	if err := adminOfAny(c); err != nil {
 		return err
@@ -90,7 +96,12 @@ func (s *Server) rejectedMessages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := s.nodes.Rejected(c.Request().Context(), limit)
+	before, err := queryInt(c, "before", 0, 1, math.MaxInt)
+	if err != nil {
+		return err
+	}
+	list, err := s.nodes.RejectedMessages(c.Request().Context(), fieldnodes.RejectedFilter{
+		Reason: c.QueryParam("reason"), BeforeID: int64(before), Limit: limit})
 	if err != nil {
 		return err
 	}

@@ -170,10 +170,17 @@ func (s *Server) routes(e *echo.Echo) {
 	authed(get, "/alerts", s.listAlerts)
 	authed(post, "/alerts/:id/ack", s.ackAlert)
 
-	// devices.go
+	// devices.go, pending_devices.go, rejected_messages.go, device_profiles.go, node_health.go
 	authed(get, "/metrics-catalog", s.metricsCatalog)
 	authed(get, "/pending-devices", s.pendingDevices)
+	authed(post, "/pending-devices/:id/claim", s.claimPendingDevice)
 	authed(get, "/rejected-messages", s.rejectedMessages)
+	authed(get, "/rejected-messages/reasons", s.rejectionReasons)
+	authed(get, "/device-profiles", s.listDeviceProfiles)
+	authed(get, "/device-profiles/:profile", s.getDeviceProfile)
+	authed(http.MethodPut, "/device-profiles/:profile", s.putDeviceProfile)
+	authed(del, "/device-profiles/:profile", s.deleteDeviceProfile)
+	authed(get, "/farms/:farm/node-health", s.farmNodeHealth)
 
 	// audit.go
 	authed(get, "/audit", s.listAudit)
