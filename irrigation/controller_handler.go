@@ -148,7 +148,11 @@ func (h *ControllerHandler) HandleAck(ctx context.Context, ack fieldnodes.Contro
 		ok := ack.Status == "ok"
 		if ok {
 			err = t.markAcked(ctx, cmd.ID, at)
-			t.notify = true // commands waiting for this one (a zone's open behind its pump) are due now
+			if err == nil && cmd.Action == ActionOpen {
+				// Commands waiting for this one (a zone's open behind its pump) are due now.
+				err = t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM commands WHERE after_id = $1 AND state = 'pending')`,
+					cmd.ID).Scan(&t.notify)
+			}
 		} else {
 			err = t.markRejected(ctx, cmd.ID, at, "rejected by the controller: "+ack.Reason)
 		}
