@@ -76,19 +76,23 @@ type sourceLoad struct {
 	unknown int     // of those, how many have no nominal flow (each runs alone)
 }
 
+const sourceLoadSQL = `WITH drawing AS (
+		SELECT r.flow_lpm FROM irrigation_runs r
+		WHERE r.water_source_id = $1 AND r.state IN ('starting', 'open', 'closing')
+		UNION ALL
+		SELECT v.nominal_flow_lpm FROM valves v JOIN zones z ON z.id = v.zone_id
+		WHERE z.water_source_id = $1 AND v.role = 'zone' AND v.state = 'open' AND NOT EXISTS (
+			SELECT 1 FROM irrigation_runs r WHERE r.valve_id = v.id AND r.state IN ('starting', 'open', 'closing')))
+	SELECT sum(flow_lpm), count(*), count(*) FILTER (WHERE flow_lpm IS NULL) FROM drawing`
+
 func (t *txn) sourceLoad(ctx context.Context, sourceID int64) (sourceLoad, error) {
+	return scanSourceLoad(t.tx.QueryRow(ctx, sourceLoadSQL, sourceID))
+}
+
+func scanSourceLoad(row pgx.Row) (sourceLoad, error) {
 	var l sourceLoad
 	var known *float64
-	err := t.tx.QueryRow(ctx, `WITH drawing AS (
-			SELECT r.flow_lpm FROM irrigation_runs r
-			WHERE r.water_source_id = $1 AND r.state IN ('starting', 'open', 'closing')
-			UNION ALL
-			SELECT v.nominal_flow_lpm FROM valves v JOIN zones z ON z.id = v.zone_id
-			WHERE z.water_source_id = $1 AND v.role = 'zone' AND v.state = 'open' AND NOT EXISTS (
-				SELECT 1 FROM irrigation_runs r WHERE r.valve_id = v.id AND r.state IN ('starting', 'open', 'closing')))
-		SELECT sum(flow_lpm), count(*), count(*) FILTER (WHERE flow_lpm IS NULL) FROM drawing`, sourceID).
-		Scan(&known, &l.running, &l.unknown)
-	if err != nil {
+	if err := row.Scan(&known, &l.running, &l.unknown); err != nil {
 		return l, interpretError(err, "source load")
 	}
 	if known != nil {
@@ -141,10 +145,21 @@ type waitingRun struct {
 // holds back those behind it, so requests are served in order (sequential groups). The farm
 // is locked.
 func (t *txn) admitQueue(ctx context.Context, farmID, sourceID int64) error {
-	rows, err := t.tx.Query(ctx, `SELECT id, flow_lpm, override_id, wait_reason, duration_s, valve_id, water_source_id
+	// The queue (locked), the source with its farm's time zone and whether an emergency stop
+	// (which admits nothing) is in force, and what the source delivers now: one round trip.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, flow_lpm, override_id, wait_reason, duration_s, valve_id, water_source_id
 		FROM irrigation_runs WHERE water_source_id = $1 AND state = 'planned'
 		ORDER BY priority DESC, created_at, id FOR UPDATE`, sourceID)
+	b.Queue(`SELECT w.id, w.name, w.capacity_m3h, w.energy_windows, w.power_budget_kw,
+			w.specific_energy_kwh_m3, f.timezone,
+			EXISTS (SELECT 1 FROM irrigation_stops s WHERE s.farm_id = f.id AND s.released_at IS NULL)
+		FROM water_sources w JOIN farms f ON f.id = w.farm_id WHERE w.id = $1`, sourceID)
+	b.Queue(sourceLoadSQL, sourceID)
+	br := t.tx.SendBatch(ctx, b)
+	rows, err := br.Query()
 	if err != nil {
+		br.Close()
 		return interpretError(err, "source queue")
 	}
 	waiting, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (waitingRun, error) {
@@ -153,36 +168,32 @@ func (t *txn) admitQueue(ctx context.Context, farmID, sourceID int64) error {
 		return w, err
 	})
 	if err != nil {
+		br.Close()
 		return interpretError(err, "source queue")
 	}
-	if len(waiting) == 0 {
-		return nil
-	}
-	// The source, its farm's time zone, and whether an emergency stop (which admits nothing)
-	// is in force.
 	var tz string
 	var stopped bool
 	var windows []byte
 	var src WaterSource
-	err = t.tx.QueryRow(ctx, `SELECT w.id, w.name, w.capacity_m3h, w.energy_windows, w.power_budget_kw,
-			w.specific_energy_kwh_m3, f.timezone,
-			EXISTS (SELECT 1 FROM irrigation_stops s WHERE s.farm_id = f.id AND s.released_at IS NULL)
-		FROM water_sources w JOIN farms f ON f.id = w.farm_id WHERE w.id = $1`, sourceID).
-		Scan(&src.ID, &src.Name, &src.CapacityM3H, &windows, &src.PowerBudgetKW, &src.SpecificEnergyKWhM3, &tz, &stopped)
+	err = br.QueryRow().Scan(&src.ID, &src.Name, &src.CapacityM3H, &windows, &src.PowerBudgetKW, &src.SpecificEnergyKWhM3, &tz, &stopped)
 	if err != nil {
+		br.Close()
 		return interpretError(err, "water source")
 	}
-	if stopped {
+	load, err := scanSourceLoad(br.QueryRow())
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = interpretError(cerr, "source queue")
+	}
+	if err != nil {
+		return err
+	}
+	if len(waiting) == 0 || stopped {
 		return nil
 	}
 	if err := json.Unmarshal(windows, &src.EnergyWindows); err != nil {
 		return fmt.Errorf("water source %d: energy windows: %w", src.ID, err)
 	}
 	loc, err := t.s.location(tz)
-	if err != nil {
-		return err
-	}
-	load, err := t.sourceLoad(ctx, sourceID)
 	if err != nil {
 		return err
 	}

@@ -188,4 +188,3 @@ func TestNodeFlowMeterAndMaxWait(t *testing.T) {
 	}
 	_ = v
 }
-

@@ -268,14 +268,19 @@ func scanLockedValve(row pgx.Row) (lockedValve, error) {
 
 // lockValve locks a valve's farm, then the valve, and reads its live run.
 func (t *txn) lockValve(ctx context.Context, id int64) (lockedValve, error) {
-	// A valve that does not exist locks nothing (the lock function is strict) and is not
-	// found below.
-	if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($2::int4, (SELECT (c.farm_id % 2147483647)::int4
-		FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1))`, id, int32(farmLockKey)); err != nil {
+	// Both statements in one round trip, run in order. A valve that does not exist locks
+	// nothing (the lock function is strict) and is not found by the second.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($2::int4, (SELECT (c.farm_id % 2147483647)::int4
+		FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1))`, id, int32(farmLockKey))
+	b.Queue(`SELECT `+lockedValveColumns+`
+		FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1 FOR UPDATE OF v`, id)
+	br := t.tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
 		return lockedValve{}, interpretError(err, fmt.Sprintf("valve %d", id))
 	}
-	v, err := scanLockedValve(t.tx.QueryRow(ctx, `SELECT `+lockedValveColumns+`
-		FROM valves v JOIN controllers c ON c.id = v.controller_id WHERE v.id = $1 FOR UPDATE OF v`, id))
+	v, err := scanLockedValve(br.QueryRow())
 	return v, interpretError(err, fmt.Sprintf("valve %d", id))
 }
 
