@@ -2,11 +2,15 @@ package irrigation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aghali/aghali/fieldnodes"
 	"github.com/aghali/aghali/irrigation/rule"
@@ -64,9 +68,13 @@ type Engine struct {
 	metrics  *ruleMetrics
 	svc      service
 	programs programCache
+	// decide is the time from readings being committed (ReadingsCommitted) to a rule's run
+	// being queued in the outbox.
+	decide prometheus.Histogram
 
 	mu      sync.Mutex
 	pending map[int64]struct{} // nodes with readings not yet evaluated
+	since   time.Time          // when the oldest pending readings were committed
 	all     bool               // too many pending: evaluate everything
 	wake    chan struct{}
 }
@@ -105,8 +113,16 @@ func NewEngine(store *Store, readings Readings, cfg EngineConfig) (*Engine, erro
 	if err != nil {
 		return nil, err
 	}
+	decide, err := register(store.cfg.Registerer, prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "aghali_irrigation_decide_seconds",
+		Help:    "From readings being committed to the run a rule started on them being queued.",
+		Buckets: []float64{.001, .0025, .005, .01, .015, .02, .025, .05, .1, .25, .5, 1, 2.5},
+	}))
+	if err != nil {
+		return nil, err
+	}
 	return &Engine{
-		store: store, readings: readings, weather: cfg.Weather, balance: cfg.Balance, cfg: cfg, metrics: m,
+		store: store, readings: readings, weather: cfg.Weather, balance: cfg.Balance, cfg: cfg, metrics: m, decide: decide,
 		log:      store.log.With("part", "rules"),
 		svc:      service{name: "rule engine"},
 		programs: programCache{m: map[string]*rule.Program{}},
@@ -171,7 +187,11 @@ func (e *Engine) ReadingsCommitted(_ context.Context, nodeIDs []int64) {
 	if len(nodeIDs) == 0 {
 		return
 	}
+	committed := e.store.cfg.Now()
 	e.mu.Lock()
+	if e.since.IsZero() {
+		e.since = committed
+	}
 	if !e.all {
 		for _, id := range nodeIDs {
 			e.pending[id] = struct{}{}
@@ -185,16 +205,17 @@ func (e *Engine) ReadingsCommitted(_ context.Context, nodeIDs []int64) {
 	poke(e.wake)
 }
 
-func (e *Engine) takePending() (nodes []int64, all bool) {
+func (e *Engine) takePending() (nodes []int64, all bool, since time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	all, e.all = e.all, false
+	since, e.since = e.since, time.Time{}
 	nodes = make([]int64, 0, len(e.pending))
 	for id := range e.pending {
 		nodes = append(nodes, id)
 	}
 	clear(e.pending)
-	return nodes, all
+	return nodes, all, since
 }
 
 // Start evaluates rules as readings arrive and every Interval, until Stop or the end of ctx.
@@ -208,11 +229,12 @@ func (e *Engine) Start(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-e.wake:
-				nodes, all := e.takePending()
+				nodes, all, since := e.takePending()
+				tctx := context.WithValue(ctx, committedKey{}, since)
 				if all {
-					_, err = e.EvaluateAll(ctx)
+					_, err = e.EvaluateAll(tctx)
 				} else {
-					_, err = e.EvaluateNodes(ctx, nodes)
+					_, err = e.EvaluateNodes(tctx, nodes)
 				}
 			case <-ticker.C:
 				if e.cfg.Leader == nil || e.cfg.Leader.IsLeader() {
@@ -450,14 +472,18 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 	var run Run
 	next, acted := step.Next, step.Act
 	err := e.store.withTx(ctx, func(t *txn) error {
-		r, st, err := t.lockRuleState(ctx, ruleID, zoneID)
+		enabled, st, err := t.lockRuleState(ctx, ruleID, zoneID)
+		if errors.Is(err, ErrNotFound) {
+			return errNotFired // deleted meanwhile
+		}
 		if err != nil {
 			return err
 		}
-		if !r.Enabled || !sameActState(st, rz.state) {
+		if !enabled || !sameActState(st, rz.state) {
 			return errNotFired
 		}
 		d := base
+		var resolve []string // alert kinds to resolve on the zone
 		switch {
 		case rz.Action == rule.ActionIrrigate:
 			d.Action = DecisionIrrigate
@@ -468,6 +494,8 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 			if run.ID == 0 { // no valve: alerted, nothing watered, no cooldown
 				next, acted = rz.state, false
 				next.HoldingSince = step.Next.HoldingSince
+			} else {
+				resolve = []string{AlertZoneWithoutValve, AlertCannotWater}
 			}
 		case step.Act && rz.Action == rule.ActionAlert:
 			msg := rz.Message
@@ -490,15 +518,7 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 		default: // skip released
 			d.Action, d.Reason = DecisionResolve, fmt.Sprintf("rule %q stops vetoing: %s", rz.Name, step.Reason)
 		}
-		if err := saveRuleState(ctx, t.tx, ruleID, zoneID, next, t.now, step.Reason); err != nil {
-			return err
-		}
-		if acted {
-			if _, err := t.tx.Exec(ctx, `UPDATE rules SET last_fired_at = $2 WHERE id = $1`, ruleID, t.now); err != nil {
-				return interpretError(err, "rule fired")
-			}
-		}
-		return recordDecision(ctx, t.tx, d)
+		return t.finishAct(ctx, ruleID, zoneID, next, step.Reason, d, resolve)
 	})
 	switch {
 	case errors.Is(err, errNotFired):
@@ -516,12 +536,19 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 			return false, nil // the zone has no valve: alerted
 		}
 		e.metrics.fired.Inc()
+		if since, ok := ctx.Value(committedKey{}).(time.Time); ok && !since.IsZero() {
+			e.decide.Observe(e.store.cfg.Now().Sub(since).Seconds())
+		}
 		e.log.Info("rule fired", "rule", ruleID, "zone", zoneID, "run", run.ID, "reason", run.Reason)
 	} else {
 		e.log.Info("rule acted", "rule", ruleID, "zone", zoneID, "action", rz.Action, "act", step.Act, "reason", step.Reason)
 	}
 	return acted, nil
 }
+
+// committedKey marks an evaluation context with when the readings that triggered it were
+// committed, for the decide histogram.
+type committedKey struct{}
 
 // errCannotWater: the rule decided to water a zone that cannot be watered as asked (alerted).
 var errCannotWater = errors.New("zone cannot be watered as the rule asks")
@@ -574,10 +601,35 @@ func (e *Engine) fire(ctx context.Context, t *txn, z *zoneContext, rz ruleOnZone
 	d.Reason = run.Reason
 	d.RunID = &run.ID
 	d.withWater(z, run.DurationS)
-	if err := t.resolveAlert(ctx, z.farmID, AlertZoneWithoutValve, subjectZone(z.id)); err != nil {
-		return Run{}, err
+	return run, nil
+}
+
+// finishAct writes what an act leaves behind — the rule's memory of the zone, the decision, the
+// zone's alerts it resolves — in one round trip.
+func (t *txn) finishAct(ctx context.Context, ruleID, zoneID int64, st rule.State, reason string, d Decision, resolve []string) error {
+	facts, err := json.Marshal(d.Facts)
+	if err != nil {
+		return err
 	}
-	return run, t.resolveAlert(ctx, z.farmID, AlertCannotWater, subjectZone(z.id))
+	if d.Facts == nil {
+		facts = []byte("{}")
+	}
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE rule_states SET holding_since = $3, armed = $4, active = $5, last_fired_at = $6, evaluated_at = $7,
+			reason = $8 WHERE rule_id = $1 AND zone_id = $2`,
+		ruleID, zoneID, st.HoldingSince, st.Armed, st.Active, st.LastFired, t.now, reason)
+	b.Queue(`INSERT INTO irrigation_decisions (farm_id, zone_id, at, origin, origin_id, action, reason, run_id,
+			duration_s, depth_mm, volume_l, facts)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		d.FarmID, d.ZoneID, d.At, d.Origin, d.OriginID, d.Action, d.Reason, d.RunID, nullInt(d.DurationS), d.DepthMM, d.VolumeL, facts)
+	if len(resolve) > 0 {
+		b.Queue(`UPDATE alerts SET resolved_at = $4 WHERE farm_id = $1 AND kind = ANY($2) AND subject = $3 AND resolved_at IS NULL`,
+			d.FarmID, resolve, subjectZone(zoneID), t.now)
+	}
+	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
+		return interpretError(err, "record the act")
+	}
+	return nil
 }
 
 // sameActState reports whether a rule's memory still is what an evaluation started from, as

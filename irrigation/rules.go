@@ -174,7 +174,8 @@ func compileRule(r *Rule) (*compiled, error) {
 
 const ruleColumns = `r.id, r.farm_id, r.zone_id, r.name, r.condition, r.reset_condition, r.hold_s, r.action,
 	COALESCE(r.duration_s, 0), COALESCE(r.depth_mm, 0), r.severity, r.message, r.priority, r.windows, r.cooldown_s,
-	r.enabled, r.last_fired_at, r.created_at, r.updated_at`
+	r.enabled, GREATEST(r.last_fired_at, (SELECT max(st.last_fired_at) FROM rule_states st WHERE st.rule_id = r.id)),
+	r.created_at, r.updated_at`
 
 func scanRule(row pgx.Row, extra ...any) (Rule, error) {
 	var r Rule
@@ -421,21 +422,17 @@ func saveRuleState(ctx context.Context, q querier, ruleID, zoneID int64, st rule
 	return interpretError(err, "save rule state")
 }
 
-// lockRuleState locks a rule's memory of a zone (creating it), after checking the rule is
-// still enabled; it is the rule's lock for acting on that zone (lock order: rule, then valve).
-func (t *txn) lockRuleState(ctx context.Context, ruleID, zoneID int64) (Rule, rule.State, error) {
-	r, err := scanRule(t.tx.QueryRow(ctx, `SELECT `+ruleColumns+` FROM rules r WHERE r.id = $1 FOR UPDATE`, ruleID))
-	if err != nil {
-		return Rule{}, rule.State{}, err
-	}
-	if _, err := t.tx.Exec(ctx, `INSERT INTO rule_states (rule_id, zone_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-		ruleID, zoneID); err != nil {
-		return Rule{}, rule.State{}, interpretError(err, "rule state")
-	}
-	var st rule.State
-	err = t.tx.QueryRow(ctx, `SELECT holding_since, armed, active, last_fired_at FROM rule_states
-		WHERE rule_id = $1 AND zone_id = $2 FOR UPDATE`, ruleID, zoneID).Scan(&st.HoldingSince, &st.Armed, &st.Active, &st.LastFired)
-	return r, st, interpretError(err, "lock rule state")
+// lockRuleState locks a rule's memory of a zone (creating it) and reads it with whether the rule
+// is still enabled, in one statement; it is the rule's lock for acting on that zone (lock
+// order: rule, then valve). A deleted rule is ErrNotFound.
+func (t *txn) lockRuleState(ctx context.Context, ruleID, zoneID int64) (enabled bool, st rule.State, err error) {
+	err = t.tx.QueryRow(ctx, `WITH r AS (SELECT enabled FROM rules WHERE id = $1),
+		st AS (INSERT INTO rule_states (rule_id, zone_id) SELECT $1, $2 FROM r
+			ON CONFLICT (rule_id, zone_id) DO UPDATE SET rule_id = EXCLUDED.rule_id
+			RETURNING holding_since, armed, active, last_fired_at)
+		SELECT r.enabled, st.holding_since, st.armed, st.active, st.last_fired_at FROM r, st`, ruleID, zoneID).
+		Scan(&enabled, &st.HoldingSince, &st.Armed, &st.Active, &st.LastFired)
+	return enabled, st, interpretError(err, "lock rule state")
 }
 
 // activeSkips lists the skip rules in effect on a zone, highest priority first.
