@@ -34,16 +34,28 @@ func TestLongRunningPartsStopCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := irrigation.NewEngine(f.store, f.nodeStore(), irrigation.EngineConfig{Interval: 10 * time.Millisecond})
+	// The decider's parts as serve wires them: one leader for the periodic engine and the
+	// scheduler, which also keeps ET0 and the water balances up to date.
+	leader, err := irrigation.NewLeader(f.store, irrigation.LeaderConfig{Interval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := f.scheduler(f.store, 10*time.Millisecond)
+	dec, err := irrigation.NewDecider(f.store, f.nodeStore(), irrigation.DeciderConfig{
+		Engine: irrigation.EngineConfig{Interval: 10 * time.Millisecond, Leader: leader}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := dec.Engine
+	sc, err := irrigation.NewScheduler(f.store, irrigation.SchedulerConfig{Interval: 10 * time.Millisecond, Leader: leader,
+		Decider: dec, UpkeepInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	type part interface {
 		Start(context.Context) error
 		Stop()
 	}
-	parts := []part{d, m, e, sc}
+	parts := []part{leader, d, m, e, sc}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, p := range parts {
