@@ -338,7 +338,10 @@ func (d *Dispatcher) retryAt(now time.Time, c claimedCommand) time.Time {
 }
 
 func (d *Dispatcher) send(ctx context.Context, c claimedCommand) error {
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
+	// Never keep trying past the command's expiry: a publish that would reach the broker
+	// later is abandoned (the controller would drop it anyway).
+	timeout := min(d.cfg.SendTimeout, c.ExpiresAt.Sub(d.store.now()))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if c.transport != TransportLoRaWAN {
 		return d.sender.SendCommand(ctx, c.controllerUID, c.wire())
