@@ -9,7 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/aghali/aghali/fieldnodes"
+	"github.com/aghali/aghali/fieldnodes/broker"
+	"github.com/aghali/aghali/fieldnodes/loadgen"
 	"github.com/aghali/aghali/fieldnodes/profile"
 	"github.com/aghali/aghali/geo"
 )
@@ -314,4 +318,50 @@ func TestUpkeepRepairAfterCrash(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d pending upkeep rows left", left)
 	}
+}
+
+// The whole field-node side, started and stopped: broker with a handoff and a gateway, the
+// ingest with both network servers (one on a link of its own), the health monitor, a
+// publisher; afterwards no goroutine is left (not in parallel, so that the check sees only
+// this test's goroutines).
+func TestFieldNodesLeaveNoGoroutines(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs last: after every other cleanup
+	ctx := context.Background()
+	f := newFarm(t)
+	must(t, f.store.Start(ctx))
+	defer f.store.Stop()
+	b, err := broker.New(broker.Config{Listen: "127.0.0.1:0", Auth: f.store, Logger: testLogger(t), Gateways: map[string]string{"gw": "pw"},
+		GatewayPublish: []string{"application/+/device/+/event/#", "v3/+/devices/+/#"}})
+	must(t, err)
+	must(t, b.Start(ctx))
+	user, pass := b.InternalCredentials()
+	link := mqttLink(t, b.URL(), "aghali-serve-1", user, pass, "")
+	ttsLink := mqttLink(t, b.URL(), "aghali-serve-1-tts", user, pass, "")
+	ing, err := fieldnodes.NewIngest(fieldnodes.IngestConfig{Store: f.store, Link: link, Logger: testLogger(t),
+		Integrations: []fieldnodes.Integration{{Network: fieldnodes.NetworkChirpStack, Topic: fieldnodes.DefaultChirpStackTopic},
+			{Network: fieldnodes.NetworkTTS, Topic: fieldnodes.DefaultTTSTopic, Link: ttsLink}}})
+	must(t, err)
+	b.SetHandoff(ing)
+	must(t, ing.Start(ctx))
+	must(t, link.Start(ctx))
+	must(t, ttsLink.Start(ctx))
+	h, err := fieldnodes.NewHealthMonitor(fieldnodes.HealthConfig{Store: f.store, Alerter: &recAlerts{open: map[string]fieldnodes.NodeAlert{}}, Every: 10 * time.Millisecond})
+	must(t, err)
+	must(t, h.Start(ctx))
+	id := f.node(t, "soil-01", 0)
+	p, err := loadgen.Dial(ctx, loadgen.Config{URL: b.URL(), ClientID: "gw-1", Username: "gw", Password: "pw"})
+	must(t, err)
+	must(t, p.Publish(ctx, "aghali/nodes/soil-01/up", []byte(`{"ts":"2026-07-06T05:00:00Z","readings":{"soil_vwc":0.2}}`)))
+	must(t, p.Publish(ctx, topicChirpStack+"up", []byte(fixture(t, fixtureChirpStackUp))))
+	must(t, p.Wait(ctx))
+	if got := readingsOf(t, f, id); got["soil_vwc"].n != 1 {
+		t.Errorf("readings %+v", got)
+	}
+	p.Close()
+	h.Stop()
+	ing.Stop()
+	ttsLink.Stop()
+	link.Stop()
+	b.Stop()
 }
