@@ -1,7 +1,8 @@
 // Package irrigation decides when water flows and makes sure it stops. It owns the irrigation
 // registry (zones, water sources, controllers, valves), runs and their transactional command
-// outbox, threshold rules, cron schedules and the alerts they raise; subpackages hold the pure
-// parts (rule: threshold evaluation; schedule: cron in a farm's time zone).
+// outbox, rules, schedules, the weather (ET0) and water balance they decide on, the decisions
+// they take and the alerts they raise; subpackages hold the pure parts (rule: the condition
+// language and a rule's state machine; schedule: cron in a farm's time zone; agronomy: FAO-56).
 //
 // The parts, each built on one *Store:
 //
@@ -16,9 +17,18 @@
 //   - RunMonitor: admits waiting runs (an energy window opened) and aborts those that waited
 //     too long, closes out runs past their end, settles runs whose commands are finished, and
 //     judges node flow meters.
-//   - Engine: threshold rules, evaluated when readings arrive (fieldnodes.ReadingsListener) and
-//     periodically.
-//   - Scheduler: cron schedules, fired by one leader among all instances.
+//   - Engine: rules (expressions over facts, docs/rules.md), evaluated for the zones of the nodes
+//     whose readings were just committed (fieldnodes.ReadingsListener) and periodically by the
+//     leader; it also answers dry runs.
+//   - Weather: ET0 per farm and day (and hour) from the farm's station readings; rain; forecasts.
+//   - WaterBalance: each zone's daily FAO-56 root-zone water balance (docs/agronomy.md).
+//   - Decider: the Engine, Weather and WaterBalance together, and backtests that replay a rule
+//     or a schedule over stored history without acting.
+//   - Leader: elects, by a PostgreSQL advisory lock, the one instance that runs the periodic
+//     decisions; fail-over when its session ends.
+//   - Scheduler: cron schedules (restrictions, skip conditions, seasonal adjustment,
+//     cycle-and-soak, water-balance mode), fired by the leader; it also keeps ET0 and the
+//     balances up to date.
 //
 // The long-running parts share Start(ctx) error / Stop(). Time always comes from Config.Now.
 //
@@ -51,14 +61,22 @@
 //     and the run monitor closes runs past their end and fails runs whose commands expired.
 //   - A valve reported open with no live run is closed and alerted on.
 //   - Every decision is recorded with its reason: each run has a reason (a rule's condition and
-//     values, a schedule's occurrence, a person) and each state change a run_event with a note.
+//     values, a schedule's occurrence, a person) and each state change a run_event with a note;
+//     every automatic decision — a rule's act, a veto, a schedule occurrence fired or skipped,
+//     a water-balance check — is an irrigation_decisions row with its reason and the facts it
+//     saw. Backtests return the same decisions and store none.
+//   - Decisions never act on missing data: a rule whose condition needs a fact without data is
+//     unknown and does nothing; a skip condition without data does not skip (and says so).
 //   - Automatic origins (rule, schedule, water balance) respect a zone's min_off_s after its
 //     last run; people may override it.
-//   - Rules and schedules never fire twice for one reason: each firing re-checks the rule's
-//     cooldown or the schedule's handled_through under the row lock and records it in the run's
-//     transaction.
+//   - Rules and schedules never fire twice for one reason: each act re-checks the rule's memory
+//     of the zone (rule_states: cooldown, hysteresis, skip/alert in effect) or the schedule's
+//     handled_through under the row lock and records it in the run's transaction.
+//   - Runs decided by rules, schedules and the water balance go through the same admission as
+//     any run (startRun): max runtime, rest, emergency stops, overrides, the source's capacity,
+//     power and energy window.
 //
-// Lock order, everywhere: rule or schedule → farm (advisory) → valve → run → command. The
+// Lock order, everywhere: rule state or schedule → farm (advisory) → valve → run → command. The
 // dispatcher locks only commands, never waiting on anything else while it holds them.
 //
 // # Schedules missed while no scheduler ran
@@ -75,7 +93,14 @@
 //     "schedule:<id>") naming the latest missed occurrence and its age;
 //   - an occurrence that finds its valve busy or its zone without a valve is skipped and
 //     recorded the same way;
-//   - changing a schedule's cron expression, or enabling it, starts afresh from that moment.
+//   - changing a schedule's cron expression or day restrictions, or enabling it, starts afresh
+//     from that moment;
+//   - an occurrence watering in cycles (cycle-and-soak) starts each next cycle when its soak is
+//     over; a cycle later than the same limit is dropped and recorded, never run late.
+//
+// Days excluded by a schedule's weekday or odd/even restriction have no occurrences (nothing is
+// missed or recorded). A skip condition, a skip rule or the water balance saying "no" is not a
+// miss: it is a decision with its reason.
 //
 // Daylight saving: occurrences are in the farm's time zone; a wall-clock time repeated when
 // clocks go back fires once, and one skipped when they go forward fires at the moment of the
