@@ -58,8 +58,9 @@ func saveDemoState(path string, st demoState) error {
 }
 
 // seedDemo creates the demo village: organisation "Aghali", three farms with fields, zones,
-// water sources, soil probes and weather stations, valve controllers, a threshold rule per zone
-// and a morning schedule, and three logins (admin, agronomist, farmer).
+// water sources, soil probes and weather stations, valve controllers, a threshold rule per zone,
+// a frost alert per farm, a morning schedule and water-balance schedules, and three logins
+// (admin, agronomist, farmer).
 func seedDemo(ctx context.Context, a *app) (demoState, error) {
 	var st demoState
 	orgID, err := api.CreateOrganisation(ctx, a.pool, "Aghali")
@@ -165,10 +166,23 @@ func seedDemo(ctx context.Context, a *app) (demoState, error) {
 						Cron: "30 5 * * *", DurationS: 15 * 60, Enabled: true}); err != nil {
 						return st, err
 					}
+				} else if fd.method == "drip" && zi == 0 {
+					// Water what the root zone lacks (FAO-56 balance from the station's ET0), at
+					// dawn, in cycles, not after rain.
+					if _, err := a.irr.CreateSchedule(ctx, irrigation.Schedule{ZoneID: zone.ID, Name: "By the water balance",
+						Cron: "0 5 * * *", Mode: irrigation.ModeWaterBalance, CycleS: 3600, SoakS: 1800, SkipRainMM: ptr(8.0),
+						Enabled: true}); err != nil {
+						return st, err
+					}
 				}
 			}
 		}
 		st.Fleet.Controllers = append(st.Fleet.Controllers, simCtl)
+		if _, err := a.irr.CreateRule(ctx, irrigation.Rule{FarmID: farm.ID, Name: "Frost risk", Action: "alert",
+			Severity: irrigation.SeverityCritical, Condition: `min("air_temp_c", "1h", "farm") <= 1`,
+			ResetCondition: `min("air_temp_c", "1h", "farm") >= 3`, Enabled: true}); err != nil {
+			return st, err
+		}
 	}
 	for _, u := range []struct {
 		email, name string
