@@ -36,23 +36,28 @@ const (
 	topicState
 )
 
-// parseTopic splits {prefix}/nodes/{uid}/up and {prefix}/controllers/{uid}/{ack|state}.
+// parseTopic splits {prefix}/nodes/{uid}/up and {prefix}/controllers/{uid}/{ack|state}, without
+// allocating (the embedded broker asks for every publish).
 func parseTopic(prefix, topic string) (topicKind, string) {
-	rest, ok := strings.CutPrefix(topic, prefix+"/")
+	if len(topic) <= len(prefix) || topic[:len(prefix)] != prefix || topic[len(prefix)] != '/' {
+		return topicOther, ""
+	}
+	rest := topic[len(prefix)+1:]
+	kind, rest, ok := strings.Cut(rest, "/")
 	if !ok {
 		return topicOther, ""
 	}
-	parts := strings.Split(rest, "/")
-	if len(parts) != 3 || !ValidUID(parts[1]) {
+	uid, last, ok := strings.Cut(rest, "/")
+	if !ok || !ValidUID(uid) {
 		return topicOther, ""
 	}
 	switch {
-	case parts[0] == "nodes" && parts[2] == "up":
-		return topicUplink, parts[1]
-	case parts[0] == "controllers" && parts[2] == "ack":
-		return topicAck, parts[1]
-	case parts[0] == "controllers" && parts[2] == "state":
-		return topicState, parts[1]
+	case kind == "nodes" && last == "up":
+		return topicUplink, uid
+	case kind == "controllers" && last == "ack":
+		return topicAck, uid
+	case kind == "controllers" && last == "state":
+		return topicState, uid
 	}
 	return topicOther, ""
 }
