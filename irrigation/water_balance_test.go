@@ -182,3 +182,31 @@ func TestTenDayWaterBalanceFromReadings(t *testing.T) {
 		t.Fatalf("ET0 of 1 July = %+v, %v", et0, err)
 	}
 }
+
+// A run whose volume a flow meter measured counts as that volume over the zone's area, not as
+// its time open × the application rate.
+func TestBalanceCountsMeteredVolume(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "Asia/Baku")
+	z := f.tenDays()
+	if _, err := f.db.Exec(f.ctx, `UPDATE irrigation_runs SET volume_l = 20000 WHERE zone_id = $1`, z.ID); err != nil {
+		t.Fatal(err)
+	}
+	var area float64
+	if err := f.db.QueryRow(f.ctx, `SELECT ST_Area(geom::geography) FROM zones WHERE id = $1`, z.ID).Scan(&area); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(time.Date(2026, 7, 8, 12, 0, 0, 0, baku(t)))
+	d, err := irrigation.NewDecider(f.store, f.nodeStore(), irrigation.DeciderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day6 := time.Date(2026, 7, 6, 0, 0, 0, 0, time.UTC)
+	days, err := d.Balance.Days(f.ctx, z.ID, day6, day6)
+	if err != nil || len(days) != 1 {
+		t.Fatalf("days %+v, %v", days, err)
+	}
+	if want := 20000 / area; math.Abs(days[0].Irrigation-want) > 1e-9 || math.Abs(days[0].NetIrrigation-0.9*want) > 1e-9 {
+		t.Fatalf("irrigation %v mm (net %v), want %v mm from 20 000 L over %.0f m²", days[0].Irrigation, days[0].NetIrrigation, want, area)
+	}
+}
