@@ -2,12 +2,17 @@ package fieldnodes_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/aghali/aghali/fieldnodes"
+	"github.com/aghali/aghali/fieldnodes/broker"
+	"github.com/aghali/aghali/fieldnodes/loadgen"
 )
 
 // Garbage, truncated and hostile payloads on every topic the ingest takes end up as recorded
@@ -99,4 +104,57 @@ func TestHostileInputIsRejectedNeverFatal(t *testing.T) {
 	// Still serving.
 	send(t, dev, "aghali/nodes/soil-01/up", `{"ts":"2026-07-06T05:00:00Z","readings":{"soil_vwc":0.3}}`)
 	eventually(t, 3*time.Second, "a good message after the bad ones", func() bool { return readingsOf(t, r.farm, native)["soil_vwc"].n == 1 })
+}
+
+// A device sending new metric names past the catalogue's cap has those messages refused while
+// the rest of the batch is stored; an unknown device sending a burst keeps its last 20 payloads
+// and the count of all.
+func TestNamesPastTheCapAndChattyStrangers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFarm(t)
+	store, err := fieldnodes.NewStore(fieldnodes.StoreConfig{Pool: f.db, Logger: testLogger(t), MaxUnknownMetrics: 1})
+	must(t, err)
+	good := f.node(t, "good", 0)
+	f.node(t, "spammer", 0)
+	b, err := broker.New(broker.Config{Listen: "127.0.0.1:0", Auth: store, Logger: testLogger(t), Gateways: map[string]string{"gw": "pw"}})
+	must(t, err)
+	must(t, b.Start(ctx))
+	t.Cleanup(b.Stop)
+	user, pass := b.InternalCredentials()
+	link := mqttLink(t, b.URL(), "aghali-serve-1", user, pass, "")
+	reg := prometheus.NewRegistry()
+	ing, err := fieldnodes.NewIngest(fieldnodes.IngestConfig{Store: store, Link: link, Logger: testLogger(t), Registerer: reg,
+		FlushInterval: 300 * time.Millisecond}) // one batch
+	must(t, err)
+	b.SetHandoff(ing)
+	runIngest(t, ing, link)
+	p, err := loadgen.Dial(ctx, loadgen.Config{URL: b.URL(), ClientID: "gw-1", Username: "gw", Password: "pw"})
+	must(t, err)
+	t.Cleanup(p.Close)
+	for i := range 10 {
+		must(t, p.Publish(ctx, "aghali/nodes/good/up", fmt.Appendf(nil, `{"ts":"2026-07-06T05:%02d:00Z","readings":{"soil_vwc":0.2,"custom_a":1}}`, i)))
+		must(t, p.Publish(ctx, "aghali/nodes/spammer/up", fmt.Appendf(nil, `{"ts":"2026-07-06T05:%02d:00Z","readings":{"new_name_%d":1}}`, i, i)))
+	}
+	for i := range 30 {
+		must(t, p.Publish(ctx, "aghali/nodes/stranger/up", fmt.Appendf(nil, `{"readings":{"soil_vwc":0.%02d}}`, i)))
+	}
+	must(t, p.Wait(ctx))
+	if got := readingsOf(t, f, good); got["soil_vwc"].n != 10 || got["custom_a"].n != 10 {
+		t.Errorf("the good node's readings: %+v", got)
+	}
+	if n := counter(t, reg, "aghali_ingest_rejections_total"); n != 10 {
+		t.Errorf("%v rejections, want the spammer's 10", n)
+	}
+	rej, err := store.RejectedMessages(ctx, fieldnodes.RejectedFilter{Reason: fieldnodes.RejectRefused})
+	must(t, err)
+	if len(rej) != 10 || !strings.Contains(rej[0].Detail, "too many unknown metric names") {
+		t.Errorf("refused: %d, %+v", len(rej), rej)
+	}
+	pend, err := store.PendingDevices(ctx)
+	must(t, err)
+	if len(pend) != 1 || pend[0].MessageCount != 30 || len(pend[0].Messages) != fieldnodes.PendingMessagesKept ||
+		string(pend[0].Messages[0].Payload) != `{"readings":{"soil_vwc":0.29}}` {
+		t.Errorf("pending %+v", pend)
+	}
 }

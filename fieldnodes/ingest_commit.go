@@ -113,9 +113,27 @@ func (g *Ingest) commit(b *batch) {
 		g.abandon(b, err)
 		return
 	}
+	// An unknown device keeps its last PendingMessagesKept messages: of a batch with more from
+	// one device, only those are written (the rest are counted), so that a chatty stranger does
+	// not cost a round trip per message.
+	perDevice := map[string]int{}
 	for _, it := range pending {
+		perDevice[it.source+"\x00"+it.key.id()]++
+	}
+	seenOf := map[string]int{}
+	for _, it := range pending {
+		k := it.source + "\x00" + it.key.id()
+		seenOf[k]++
+		n, left := perDevice[k], perDevice[k]-seenOf[k]
+		if left >= PendingMessagesKept {
+			continue
+		}
+		more := 0
+		if left == PendingMessagesKept-1 { // the first written carries the count of the skipped
+			more = max(n-PendingMessagesKept, 0)
+		}
 		if err := g.retry(ctx, "record pending device", func() error {
-			return g.store.recordPending(ctx, it.source, it.key.id(), it.label, it.event, it.msg.Topic, it.msg.Payload, it.msg.Received)
+			return g.store.recordPending(ctx, it.source, it.key.id(), it.label, it.event, it.msg.Topic, it.msg.Payload, it.msg.Received, more)
 		}); err != nil {
 			g.abandon(b, err)
 			return
@@ -181,14 +199,40 @@ func (g *Ingest) insert(ctx context.Context, readings []Reading, up *upkeepSet) 
 	return inserted, err
 }
 
-// insertEach commits message by message after the batch as a whole was refused, moving the
-// refused messages to the rejected ones.
+// insertEach runs after the batch as a whole was refused (a metric name past the catalogue's
+// cap, most likely): it sorts out the messages the store refuses, by their metric names, without
+// writing, then commits the rest as one batch; only if that is refused too does it go message by
+// message. A device sending new names past the cap so costs one extra round trip, not one per
+// message.
 func (g *Ingest) insertEach(ctx context.Context, up *upkeepSet, stored, rejected []*item) (int, []*item, []*item, error) {
-	var total int
 	var ok []*item
+	var rest []Reading
 	for _, it := range stored {
+		var refused string
+		err := g.retry(ctx, "check metric names", func() (err error) {
+			refused, err = g.store.refusedMetric(ctx, it.readings)
+			return err
+		})
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		if refused != "" {
+			it.rej = &rejection{RejectRefused, refused}
+			rejected = append(rejected, it)
+			continue
+		}
+		ok = append(ok, it)
+		rest = append(rest, it.readings...)
+	}
+	n, err := g.insert(ctx, rest, up)
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		return n, ok, rejected, err
+	}
+	var total int
+	var stillOK []*item
+	for _, it := range ok {
 		n, err := g.insert(ctx, it.readings, up)
-		var ve *ValidationError
 		switch {
 		case errors.As(err, &ve):
 			it.rej = &rejection{RejectRefused, ve.Error()}
@@ -197,10 +241,10 @@ func (g *Ingest) insertEach(ctx context.Context, up *upkeepSet, stored, rejected
 			return 0, nil, nil, err
 		default:
 			total += n
-			ok = append(ok, it)
+			stillOK = append(stillOK, it)
 		}
 	}
-	return total, ok, rejected, nil
+	return total, stillOK, rejected, nil
 }
 
 // abandon leaves a batch unacknowledged: the broker (or device) delivers it again when the

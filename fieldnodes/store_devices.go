@@ -45,11 +45,13 @@ const PendingMessagesKept = 20
 // RecordPending notes that an unregistered device (source, uid) sent payload on topic, keeping
 // its last PendingMessagesKept payloads.
 func (s *Store) RecordPending(ctx context.Context, source, uid, topic string, payload []byte, receivedAt time.Time) error {
-	return s.recordPending(ctx, source, uid, "", "up", topic, payload, receivedAt)
+	return s.recordPending(ctx, source, uid, "", "up", topic, payload, receivedAt, 0)
 }
 
-// recordPending is RecordPending with the network server's name for the device and the event.
-func (s *Store) recordPending(ctx context.Context, source, uid, label, event, topic string, payload []byte, receivedAt time.Time) error {
+// recordPending is RecordPending with the network server's name for the device, the event, and
+// how many more messages than this one it sent (not kept: an ingest batch keeps only the last
+// PendingMessagesKept of a device's messages).
+func (s *Store) recordPending(ctx context.Context, source, uid, label, event, topic string, payload []byte, receivedAt time.Time, more int) error {
 	if payload == nil {
 		payload = []byte{}
 	}
@@ -58,9 +60,9 @@ func (s *Store) recordPending(ctx context.Context, source, uid, label, event, to
 	_, err := s.db.Exec(ctx, `
 		WITH d AS (
 			INSERT INTO pending_devices AS p (source, uid, label, first_seen_at, last_seen_at, message_count)
-			VALUES ($1, $2, $7, $3, $3, 1)
+			VALUES ($1, $2, $7, $3, $3, 1 + $9)
 			ON CONFLICT (source, uid) DO UPDATE
-			SET last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at), message_count = p.message_count + 1,
+			SET last_seen_at = GREATEST(p.last_seen_at, EXCLUDED.last_seen_at), message_count = p.message_count + 1 + $9,
 			    label = CASE WHEN EXCLUDED.label <> '' THEN EXCLUDED.label ELSE p.label END
 			RETURNING id
 		), m AS (
@@ -70,7 +72,7 @@ func (s *Store) recordPending(ctx context.Context, source, uid, label, event, to
 		DELETE FROM pending_messages
 		WHERE pending_id = (SELECT id FROM d)
 		  AND id NOT IN (SELECT id FROM pending_messages WHERE pending_id = (SELECT id FROM d) ORDER BY id DESC LIMIT $6)`,
-		source, uid, receivedAt, topic, payload, PendingMessagesKept-1, label, event)
+		source, uid, receivedAt, topic, payload, PendingMessagesKept-1, label, event, more)
 	if err != nil {
 		return fmt.Errorf("record pending device %s/%s: %w", source, uid, err)
 	}

@@ -144,6 +144,28 @@ func (s *Store) prepareRows(ctx context.Context, rs []Reading) ([]Reading, map[s
 	return rows, ids, nil
 }
 
+// refusedMetric says why rs would be refused for their metric names ("" when they would not):
+// a name that is not one, or a new name past the catalogue's cap. Names it accepts are added to
+// the catalogue, as InsertReadings would.
+func (s *Store) refusedMetric(ctx context.Context, rs []Reading) (string, error) {
+	var names []string
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if !seen[r.Metric] {
+			if !ValidMetricName(r.Metric) {
+				return fmt.Sprintf("metric: %q is not a metric name", r.Metric), nil
+			}
+			seen[r.Metric] = true
+			names = append(names, r.Metric)
+		}
+	}
+	_, refused, err := s.metricIDsFor(ctx, names)
+	if err != nil || len(refused) == 0 {
+		return "", err
+	}
+	return fmt.Sprintf("metric: too many unknown metric names; %q refused", refused[0]), nil
+}
+
 func distinctNodes(sorted []Reading) []int64 {
 	out := make([]int64, 0, 64)
 	for i, r := range sorted {
