@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aghali/aghali/fieldnodes"
+	"github.com/aghali/aghali/geo"
+	"github.com/aghali/aghali/irrigation"
 	"github.com/aghali/aghali/migrations/pgtest"
 )
 
@@ -63,5 +67,69 @@ func TestLoRaWANSettings(t *testing.T) {
 	}
 	if _, err := parseConfig("serve", []string{"--node-missed-reports", "0"}, Env{Getenv: func(string) string { return "" }}, nil); err == nil {
 		t.Error("--node-missed-reports 0 accepted")
+	}
+}
+
+// The health monitor's alerts land in irrigation's alerts (the adapter serve wires), raised
+// once and resolved when the node recovers.
+func TestNodeAlertsReachIrrigation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := geo.OpenPool(ctx, pgtest.NewDBURL(t), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var org, farm int64
+	if err := pool.QueryRow(ctx, `INSERT INTO organisations (name) VALUES ('o') RETURNING id`).Scan(&org); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, `INSERT INTO farms (org_id, name) VALUES ($1, 'f') RETURNING id`, org).Scan(&farm); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := fieldnodes.NewStore(fieldnodes.StoreConfig{Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	irr, err := irrigation.NewStore(pool, nodes, irrigation.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := nodes.CreateNode(ctx, fieldnodes.Node{UID: "probe", FarmID: farm, ExpectedIntervalS: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered an hour ago, never heard since, at a 10-minute interval.
+	if _, err := pool.Exec(ctx, `UPDATE nodes SET created_at = now() - interval '1 hour' WHERE id = $1`, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	h, err := fieldnodes.NewHealthMonitor(fieldnodes.HealthConfig{Store: nodes, Alerter: nodeAlerts{irr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() []irrigation.Alert {
+		t.Helper()
+		list, err := irr.Alerts(ctx, []int64{farm}, true, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list
+	}
+	for range 2 {
+		if err := h.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := open(); len(a) != 1 || a[0].Kind != fieldnodes.AlertNodeSilent || a[0].Subject != fmt.Sprintf("node:%d", n.ID) || a[0].Severity != "warning" {
+		t.Fatalf("open alerts %+v", a)
+	}
+	if _, err := nodes.InsertReadings(ctx, []fieldnodes.Reading{{NodeID: n.ID, Metric: "soil_vwc", TS: time.Now(), Value: 0.2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a := open(); len(a) != 0 {
+		t.Errorf("still open after the node reported: %+v", a)
 	}
 }
