@@ -86,6 +86,7 @@ type commandsBench struct {
 type commandsResult struct {
 	latencies           []time.Duration // run started → open at the controller, in run order
 	persist             []time.Duration // StartRun's own time: the run and its command committed
+	commit              []time.Duration // reference: a one-row durable commit on the same database
 	deliver             []time.Duration // StartRun returned → open at the controller
 	missing, duplicates int
 	startRate           float64 // runs actually started per second
@@ -291,7 +292,26 @@ func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error)
 		}
 	}
 	res.serverHist = dispatchHistogram(server)
-	return res, nil
+	res.commit, err = commitReference(ctx, pool, 200)
+	return res, err
+}
+
+// commitReference times n one-row inserts, each committed on its own: the floor under any
+// durable decision on this database and disk.
+func commitReference(ctx context.Context, pool *pgxpool.Pool, n int) ([]time.Duration, error) {
+	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_commit_probe (id bigint, at timestamptz)`); err != nil {
+		return nil, err
+	}
+	defer pool.Exec(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS bench_commit_probe`)
+	out := make([]time.Duration, 0, n)
+	for i := range n {
+		start := time.Now()
+		if _, err := pool.Exec(ctx, `INSERT INTO bench_commit_probe VALUES ($1, now())`, i); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
 }
 
 // controllerLink is one benchmark controller's MQTT connection.
@@ -307,9 +327,9 @@ type benchTarget struct {
 	valve   int64
 }
 
-// setUpValves creates a farm with a zone on a water source large enough for every run,
-// --controllers controllers sharing --runs valves, and a link per controller logging in with
-// its own secret, as a real controller does.
+// setUpValves creates a farm with --controllers controllers sharing --runs valves, each valve
+// watering a zone of its own fed by its controller's water source, and a link per controller
+// logging in with its own secret, as a real controller does.
 func (b *commandsBench) setUpValves(ctx context.Context, pool *pgxpool.Pool, irr *irrigation.Store, brokerURL string) ([]benchTarget, []controllerLink, error) {
 	perController := (b.runs + b.controllers - 1) / b.controllers
 	if perController > 255 {
@@ -323,19 +343,9 @@ func (b *commandsBench) setUpValves(ctx context.Context, pool *pgxpool.Pool, irr
 	if err := pool.QueryRow(ctx, `INSERT INTO farms (org_id, name) VALUES ($1, 'bench commands') RETURNING id`, org).Scan(&farm); err != nil {
 		return nil, nil, err
 	}
-	capacity := float64(b.runs) * 1.2 * 2
-	src, err := irr.CreateWaterSource(ctx, irrigation.WaterSource{FarmID: farm, Name: "bench well", Kind: irrigation.SourceWell, CapacityM3H: &capacity})
-	if err != nil {
-		return nil, nil, err
-	}
-	poly, err := geo.ParsePolygon([]byte(`{"type":"Polygon","coordinates":[[[46.63,39.09],[46.6312,39.09],[46.6312,39.0909],[46.63,39.0909],[46.63,39.09]]]}`))
-	if err != nil {
-		return nil, nil, err
-	}
-	zone, err := irr.CreateZone(ctx, irrigation.Zone{FarmID: farm, Name: "bench zone", Geom: poly, WaterSourceID: &src.ID, MaxRuntimeS: 3600})
-	if err != nil {
-		return nil, nil, err
-	}
+	// Each controller's valves water zones of their own, fed by the controller's water source
+	// (a pump station), large enough for all of them at once.
+	capacity := float64(perController) * 1.2 * 2
 	var targets []benchTarget
 	var links []controllerLink
 	for c := range b.controllers {
@@ -343,9 +353,19 @@ func (b *commandsBench) setUpValves(ctx context.Context, pool *pgxpool.Pool, irr
 		if err != nil {
 			return nil, nil, err
 		}
+		src, err := irr.CreateWaterSource(ctx, irrigation.WaterSource{FarmID: farm, Name: "bench pump " + ctl.UID,
+			Kind: irrigation.SourcePump, CapacityM3H: &capacity})
+		if err != nil {
+			return nil, nil, err
+		}
 		n := min(perController, b.runs-len(targets))
-		rows, err := pool.Query(ctx, `INSERT INTO valves (controller_id, channel, zone_id, nominal_flow_lpm)
-			SELECT $1, ch, $2, 20 FROM generate_series(1, $3) ch ORDER BY ch RETURNING id, channel`, ctl.ID, zone.ID, n)
+		rows, err := pool.Query(ctx, `WITH z AS (
+				INSERT INTO zones (farm_id, water_source_id, name, geom, max_runtime_s)
+				SELECT $2, $3, 'zone-' || ch, ST_GeomFromText('POLYGON((46.63 39.09, 46.6312 39.09, 46.6312 39.0909, 46.63 39.0909, 46.63 39.09))', 4326), 3600
+				FROM generate_series(1, $4::int) ch RETURNING id, name)
+			INSERT INTO valves (controller_id, channel, zone_id, nominal_flow_lpm)
+			SELECT $1, split_part(z.name, '-', 2)::int, z.id, 20 FROM z ORDER BY 2 RETURNING id, channel`,
+			ctl.ID, farm, src.ID, n)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -424,6 +444,7 @@ func (r *commandsResult) print(w io.Writer, b *commandsBench) {
 	fmt.Fprintf(w, "  %s\n", quantiles(r.latencies))
 	fmt.Fprintf(w, "  of which StartRun (run and command committed, through the interlocks): %s\n", quantiles(r.persist))
 	fmt.Fprintf(w, "  and committed → at the controller (NOTIFY, dispatcher, broker):     %s\n", quantiles(r.deliver))
+	fmt.Fprintf(w, "reference, a one-row durable commit on the same database (after the runs): %s\n", quantiles(r.commit))
 	fmt.Fprintf(w, "server, queued → published (aghali_irrigation_command_dispatch_seconds): %s\n", r.serverHist)
 	fmt.Fprintf(w, "commands missing: %d, arrived more than once: %d\n", r.missing, r.duplicates)
 }
