@@ -138,8 +138,9 @@ func (s *Store) prepareRows(ctx context.Context, rs []Reading) ([]Reading, map[s
 		}
 		return a.TS.Compare(b.TS)
 	})
+	// PostgreSQL keeps microseconds: times that differ below that are the same reading.
 	rows = slices.CompactFunc(rows, func(a, b Reading) bool {
-		return a.NodeID == b.NodeID && a.Metric == b.Metric && a.TS.Equal(b.TS)
+		return a.NodeID == b.NodeID && a.Metric == b.Metric && a.TS.UnixMicro() == b.TS.UnixMicro()
 	})
 	return rows, ids, nil
 }
