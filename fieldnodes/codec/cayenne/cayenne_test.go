@@ -55,3 +55,13 @@ func FuzzDecode(f *testing.F) {
 		codectest.Check(t, ms, err)
 	})
 }
+
+func BenchmarkDecode(b *testing.B) {
+	p := []byte{0x01, 0x67, 0x00, 0xC8, 0x02, 0x68, 0x50, 0x03, 0x02, 0x01, 0x2C, 0x04, 0x74, 0x01, 0x69}
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := cayenne.Decode(p, received); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

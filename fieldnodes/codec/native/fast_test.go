@@ -65,3 +65,25 @@ func FuzzFastMatchesGeneral(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode: the common native payload through Decode (the fast path) and through the
+// general path alone.
+func BenchmarkDecode(b *testing.B) {
+	p := []byte(`{"ts":"2026-07-06T05:00:00Z","readings":{"soil_vwc":0.234,"soil_temp_c":18.2,"soil_ec_ds_m":0.41},"battery_v":3.61,"rssi":-71}`)
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := Decode(p, at); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("general", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := decodeGeneral(p, at); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
