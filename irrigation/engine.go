@@ -219,30 +219,54 @@ func (e *Engine) takePending() (nodes []int64, all bool, since time.Time) {
 }
 
 // Start evaluates rules as readings arrive and every Interval, until Stop or the end of ctx.
+//
+// Passes run concurrently, up to Workers at once: readings that arrive while a pass is acting
+// (its transactions wait on fsync, on a farm's lock) are evaluated at once by another, not
+// after it. Readings that arrive while every slot is busy coalesce into the next pass.
 func (e *Engine) Start(ctx context.Context) error {
 	return e.svc.start(ctx, func(ctx context.Context) {
 		ticker := time.NewTicker(e.cfg.Interval)
 		defer ticker.Stop()
+		slots := make(chan struct{}, e.cfg.Workers)
+		var passes sync.WaitGroup
+		defer passes.Wait()
+		pass := func(eval func(context.Context) (int, error)) bool {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return false
+			}
+			passes.Go(func() {
+				defer func() { <-slots }()
+				if _, err := eval(ctx); err != nil && ctx.Err() == nil {
+					e.log.Error("evaluate rules", "err", err)
+				}
+			})
+			return true
+		}
 		for {
-			var err error
 			select {
 			case <-ctx.Done():
 				return
 			case <-e.wake:
-				nodes, all, since := e.takePending()
-				tctx := context.WithValue(ctx, committedKey{}, since)
-				if all {
-					_, err = e.EvaluateAll(tctx)
-				} else {
-					_, err = e.EvaluateNodes(tctx, nodes)
+				// Take the pending nodes only once a slot is free, so they coalesce meanwhile.
+				ok := pass(func(ctx context.Context) (int, error) {
+					nodes, all, since := e.takePending()
+					tctx := context.WithValue(ctx, committedKey{}, since)
+					if all {
+						return e.EvaluateAll(tctx)
+					}
+					return e.EvaluateNodes(tctx, nodes)
+				})
+				if !ok {
+					return
 				}
 			case <-ticker.C:
 				if e.cfg.Leader == nil || e.cfg.Leader.IsLeader() {
-					_, err = e.EvaluateAll(ctx)
+					if !pass(e.EvaluateAll) {
+						return
+					}
 				}
-			}
-			if err != nil && ctx.Err() == nil {
-				e.log.Error("evaluate rules", "err", err)
 			}
 		}
 	})

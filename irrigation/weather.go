@@ -246,8 +246,13 @@ func (w *Weather) Days(ctx context.Context, farmID int64, from, to time.Time) ([
 		stored[d.Day] = d
 	}
 	now := w.store.now()
+	today, _, _ := localDay(now, f.loc)
 	var out []ET0Day
 	for day := from; !day.After(to); day = day.AddDate(0, 0, 1) {
+		if day.After(today) {
+			out = append(out, ET0Day{FarmID: farmID, Day: day, Method: ET0None, Sources: "the day has not begun", Terms: map[string]float64{}})
+			continue
+		}
 		d, ok := stored[day]
 		if !ok || (!d.Final && now.Sub(d.ComputedAt) > w.cfg.StaleAfter) {
 			if d, err = w.compute(ctx, f, day, now); err != nil {
