@@ -138,7 +138,7 @@ func messageReadings(dst []Reading, it *item, node nodeInfo, p *profile.Compiled
 		at = it.msg.Received
 	}
 	it.at = at
-	ns := up.node(node.id)
+	ns := &nodeState{} // merged into up only if the message is not refused
 	var extra []Reading
 	switch ev.Kind {
 	case lorawan.KindUp:
@@ -195,7 +195,11 @@ func messageReadings(dst []Reading, it *item, node nodeInfo, p *profile.Compiled
 	case lorawan.KindDownFailed:
 		ns.downlinkAt, ns.downlinkStatus = at, "failed: "+ev.Detail
 	}
-	return toReadings(dst, node.id, vals, extra, it.msg.Received, maxFuture)
+	dst, rej := toReadings(dst, node.id, vals, extra, it.msg.Received, maxFuture)
+	if rej == nil {
+		up.node(node.id).merge(ns)
+	}
+	return dst, rej
 }
 
 // frameKey is a LoRaWAN frame within one batch.
