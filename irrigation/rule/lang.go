@@ -393,8 +393,8 @@ func (c *collector) seriesOf(n *ast.CallNode) (Series, *Error) {
 		if perr != nil {
 			return s, errorAt(c.source, args[1].Location(), "%v", perr)
 		}
-		if d < time.Minute || d > MaxWindow {
-			return s, errorAt(c.source, args[1].Location(), "window %s: must be between 1m and %s", w, FormatDuration(MaxWindow))
+		if d < time.Second || d > MaxWindow {
+			return s, errorAt(c.source, args[1].Location(), "window %s: must be between 1s and %s", w, FormatDuration(MaxWindow))
 		}
 		s.Window = d
 	}

@@ -22,8 +22,8 @@ func Threshold(metric, agg, op string, threshold float64, window time.Duration) 
 		return "", &InvalidError{"op", fmt.Sprintf("%q is not one of <, <=, >, >=", op)}
 	case math.IsNaN(threshold) || math.IsInf(threshold, 0):
 		return "", &InvalidError{"threshold", "must be a finite number"}
-	case window < time.Minute || window > MaxWindow:
-		return "", &InvalidError{"window_s", fmt.Sprintf("must be between 60 and %d s", int(MaxWindow.Seconds()))}
+	case window < time.Second || window > MaxWindow:
+		return "", &InvalidError{"window_s", fmt.Sprintf("must be between 1 and %d s", int(MaxWindow.Seconds()))}
 	}
 	return fmt.Sprintf("%s(%q, %q) %s %s", agg, metric, FormatDuration(window), op,
 		strconv.FormatFloat(threshold, 'g', -1, 64)), nil

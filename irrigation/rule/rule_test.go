@@ -43,7 +43,7 @@ func TestCompileErrorsGolden(t *testing.T) {
 		`mean("soil_vwc") < 0.2`,
 		`mean("Soil VWC", "1h") < 0.2`,
 		`mean("soil_vwc", "1y") < 0.2`,
-		`mean("soil_vwc", "10s") < 0.2`,
+		`mean("soil_vwc", "0s") < 0.2`,
 		`mean("soil_vwc", "40d") < 0.2`,
 		`mean("soil_vwc", "1h", "field") < 0.2`,
 		`mean("soil_vwc", "1h", "zone", "x") < 0.2`,
@@ -271,7 +271,7 @@ func TestThreshold(t *testing.T) {
 		{"soil_vwc", "median", "<", 1, time.Hour, "aggregate"},
 		{"soil_vwc", "mean", "==", 1, time.Hour, "op"},
 		{"soil_vwc", "mean", "<", math.Inf(1), time.Hour, "threshold"},
-		{"soil_vwc", "mean", "<", 1, time.Second, "window_s"},
+		{"soil_vwc", "mean", "<", 1, 0, "window_s"},
 	}
 	for _, c := range bad {
 		_, err := rule.Threshold(c.metric, c.agg, c.op, c.threshold, c.window)
