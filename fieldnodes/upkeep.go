@@ -266,18 +266,21 @@ func (w *upkeepWriter) add(set *upkeepSet) {
 }
 
 // run writes pending sets until ctx ends (nothing more will be added by then), then writes what
-// is left, trying until drain ends. After a write that took d it rests for 2d (at most
-// maxUpkeepRest) before the next: under light load a write is quick and follows the commit
-// within milliseconds; under heavy load more batches coalesce into each write, and the writer
-// keeps to a third of one database connection's time instead of competing with the commits.
+// is left, trying until drain ends. After a write that took d it rests for d²/5 ms (at most
+// maxUpkeepRest) before the next. Under light load writes are short (a few nodes each) and
+// follow one another almost at once, so the listener hears of a commit within milliseconds;
+// as the load grows, writes grow, the rests grow faster, more batches coalesce into each write,
+// and the writer's share of the database falls (a 40 ms write, a whole fleet's latest values,
+// then rests 200 ms) instead of competing with the commits.
 func (w *upkeepWriter) run(ctx, drain context.Context) {
 	for {
 		select {
 		case <-w.wake:
 			start := time.Now()
 			w.flush(ctx)
+			d := time.Since(start)
 			select {
-			case <-time.After(min(2*time.Since(start), maxUpkeepRest)):
+			case <-time.After(min(d*d/(5*time.Millisecond), maxUpkeepRest)):
 			case <-ctx.Done():
 			}
 		case <-ctx.Done():
