@@ -278,7 +278,7 @@ func (w *upkeepWriter) run(ctx, drain context.Context) {
 		case <-w.wake:
 			start := time.Now()
 			w.flush(ctx)
-			d := time.Since(start)
+			d := min(time.Since(start), time.Second) // (d² would overflow past 3 s)
 			select {
 			case <-time.After(min(d*d/(5*time.Millisecond), maxUpkeepRest)):
 			case <-ctx.Done():
