@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -469,6 +470,14 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 	zoneID := z.id
 	ruleID := rz.ID
 	base := Decision{FarmID: z.farmID, ZoneID: &zoneID, At: now, Origin: OriginRule, OriginID: &ruleID, Facts: ev.facts}
+	if since, ok := ctx.Value(committedKey{}).(time.Time); ok && !since.IsZero() && (step.Act || step.Release) {
+		// Provenance: when the readings this decision was taken on were committed (at the
+		// latest; several batches may have been evaluated together).
+		facts := make(map[string]any, len(ev.facts)+1)
+		maps.Copy(facts, ev.facts)
+		facts[FactReadingsCommittedAt] = since.UTC().Format(time.RFC3339Nano)
+		base.Facts = facts
+	}
 	switch {
 	case !step.Act && !step.Release:
 		if step.Changed(rz.state) {
@@ -569,6 +578,10 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 	}
 	return acted, nil
 }
+
+// FactReadingsCommittedAt is the decision fact that says when the readings an event-driven
+// decision was taken on were committed (the earliest batch of its evaluation pass).
+const FactReadingsCommittedAt = "readings_committed_at"
 
 // committedKey marks an evaluation context with when the readings that triggered it were
 // committed, for the decide histogram.

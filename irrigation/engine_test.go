@@ -138,7 +138,8 @@ func TestRuleFiresOnDrySoilAndRespectsCooldown(t *testing.T) {
 	}
 	ds := f.decisions(irrigation.OriginRule)
 	if len(ds) != 1 || ds[0].Action != irrigation.DecisionIrrigate || ds[0].RunID == nil || *ds[0].RunID != run.ID ||
-		ds[0].DurationS != 1200 || ds[0].Facts[`mean("soil_vwc", "1h")`] != 0.152 {
+		ds[0].DurationS != 1200 || ds[0].Facts[`mean("soil_vwc", "1h")`] != 0.152 ||
+		ds[0].Facts[irrigation.FactReadingsCommittedAt] != t0.Format(time.RFC3339Nano) {
 		t.Fatalf("decisions = %+v", ds)
 	}
 	if _, err := f.store.StopRun(f.ctx, run.ID, nil, "test"); err != nil {
