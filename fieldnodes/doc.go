@@ -10,8 +10,12 @@
 // pending_messages, rejected_messages) with hand-written SQL, pgx kept inside the store_*.go
 // files; Ingest is the pipeline (decode → batch → commit → acknowledge in publish order → write
 // the node upkeep behind → tell the ReadingsListener); HealthMonitor raises and resolves node
-// alerts through a consumer-side Alerter; Commander publishes valve commands. docs/mqtt.md and
-// docs/lorawan.md are the contracts they implement.
+// alerts through a consumer-side Alerter; Commander publishes valve commands to MQTT controllers
+// and Downlinks queues them, in the compact layout, at a LoRaWAN controller's network server
+// (ChirpStack command/down, The Things Stack down/push). The ingest gives the network-server
+// events of a LoRaWAN controller's DevEUI (known from a cache the LoRaWANControllerHandler fills
+// every few seconds, never per message) to that handler rather than to the nodes.
+// docs/mqtt.md, docs/lorawan.md and docs/lorawan-controller.md are the contracts they implement.
 //
 // Invariants:
 //   - A message is acknowledged to the broker only after what it carried is committed (readings,
@@ -26,5 +30,5 @@
 //     rejected_messages with its topic, raw bytes and reason.
 //   - A device may publish only under its own topics (enforced by the broker's auth hook).
 //   - Only an argon2id hash of a device secret is stored; a failed login is never cached.
-//   - A command past its expires_at is never sent.
+//   - A command past its expires_at is never sent, over MQTT or as a downlink.
 package fieldnodes

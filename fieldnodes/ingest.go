@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,6 +79,14 @@ type IngestConfig struct {
 	Listener ReadingsListener
 	// Controllers takes controller acks and states; nil: controller topics are not subscribed.
 	Controllers ControllerHandler
+	// LoRaWANControllers takes the network-server events of LoRaWAN controllers (their acks
+	// and states, the fate of their downlinks) instead of the nodes; nil: every network-server
+	// event is a node's.
+	LoRaWANControllers LoRaWANControllerHandler
+	// ControllerRefresh is how often the DevEUIs of LoRaWAN controllers are read again (they
+	// are read only with Integrations and LoRaWANControllers); default 5 s. Until then, a
+	// controller registered meanwhile is taken for an unknown device.
+	ControllerRefresh time.Duration
 	// Logger; default: discard.
 	Logger *slog.Logger
 	// Registerer gets the ingest's Prometheus metrics; nil: not registered.
@@ -105,7 +115,8 @@ type IngestConfig struct {
 // then acknowledges the batch's messages (in the order they came). The node upkeep (latest
 // values, last seen, health and link figures) is written just behind the commits, coalesced,
 // and the ReadingsListener hears of the nodes once it is. Controller acks and states go to the
-// ControllerHandler and are acknowledged once handled.
+// ControllerHandler, and network-server events of a LoRaWAN controller's DevEUI to the
+// LoRaWANControllerHandler; they are acknowledged once handled.
 //
 // Besides the MQTT subscriptions, an embedded broker may hand messages to Deliver directly
 // (see Wants), so that a device's publish is acknowledged only once it is committed.
@@ -116,9 +127,9 @@ type Ingest struct {
 	metrics ingestMetrics
 	routes  []route
 
-	in      chan *item            // uplinks waiting for a batch
-	ctrl    chan mqttlink.Message // controller messages waiting for the handler
-	batches chan *batch           // batches waiting for a committer
+	in      chan *item   // uplinks waiting for a batch
+	ctrl    chan ctrlMsg // controller messages waiting for the handler
+	batches chan *batch  // batches waiting for a committer
 
 	gate     sync.RWMutex  // handlers hold it shared while handing over a message; Stop exclusively
 	stopped  bool          // under gate
@@ -138,6 +149,7 @@ type Ingest struct {
 
 	nodes  nodeCache
 	frames frameTracker
+	ctlEUI atomic.Pointer[map[string]struct{}] // DevEUIs of LoRaWAN controllers
 }
 
 // route is a topic template the ingest takes, with how to handle what matches it.
@@ -196,13 +208,16 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 	if cfg.RepairEvery <= 0 {
 		cfg.RepairEvery = time.Minute
 	}
+	if cfg.ControllerRefresh <= 0 {
+		cfg.ControllerRefresh = 5 * time.Second
+	}
 	g := &Ingest{
 		cfg:      cfg,
 		store:    cfg.Store,
 		log:      cfg.Logger.With("component", "ingest"),
 		metrics:  newIngestMetrics(),
 		in:       make(chan *item, cfg.MaxBuffered),
-		ctrl:     make(chan mqttlink.Message, 1024),
+		ctrl:     make(chan ctrlMsg, 1024),
 		batches:  make(chan *batch),
 		stopping: make(chan struct{}),
 		drain:    make(chan struct{}),
@@ -253,12 +268,17 @@ func (g *Ingest) Start(ctx context.Context) error {
 	g.upWG.Add(2)
 	go func() { defer g.upWG.Done(); g.upkeep.run(upCtx, g.ctx) }()
 	go func() { defer g.upWG.Done(); g.repairLoop(upCtx) }()
+	if len(g.routes) > 0 && g.cfg.LoRaWANControllers != nil {
+		g.refreshControllerEUIs(ctx)
+		g.upWG.Add(1)
+		go func() { defer g.upWG.Done(); g.controllerEUILoop(upCtx) }()
+	}
 	g.wg.Add(1 + g.cfg.Committers)
 	go g.batcher()
 	for range g.cfg.Committers {
 		go g.committer()
 	}
-	if g.cfg.Controllers != nil {
+	if g.cfg.Controllers != nil || g.cfg.LoRaWANControllers != nil {
 		g.wg.Add(1)
 		go g.controllerLoop()
 	}
@@ -337,9 +357,23 @@ func (g *Ingest) Wants(topic string) bool {
 		return true
 	}
 	for _, r := range g.routes {
-		if _, ok := r.template.Match(topic); ok {
-			return true
+		if vars, ok := r.template.Match(topic); ok {
+			return !downlinkRequest(r.network, vars["event"])
 		}
+	}
+	return false
+}
+
+// downlinkRequest reports whether a network server's topic carries an application's request to
+// it (a downlink queued by Aghali or another application) rather than one of its events: those
+// are left to the network server's own subscription. They may fit an integration's template
+// (TTS's v3/.../{event} takes down/push).
+func downlinkRequest(network, event string) bool {
+	switch network {
+	case NetworkTTS:
+		return event == "down/push" || event == "down/replace"
+	case NetworkChirpStack:
+		return strings.HasPrefix(event, "command/")
 	}
 	return false
 }
@@ -401,6 +435,12 @@ func (g *Ingest) onController(m mqttlink.Message) {
 	if m.Received.IsZero() {
 		m.Received = g.cfg.Now()
 	}
+	g.toController(ctrlMsg{msg: m})
+}
+
+// toController gives a controller message to the controller loop, waiting while its queue is
+// full, and, for a message delivered before Start, until Start.
+func (g *Ingest) toController(cm ctrlMsg) {
 	select {
 	case <-g.ready:
 	case <-g.stopping:
@@ -412,7 +452,7 @@ func (g *Ingest) onController(m mqttlink.Message) {
 		return
 	}
 	select {
-	case g.ctrl <- m:
+	case g.ctrl <- cm:
 		g.metrics.received.WithLabelValues("controller").Inc()
 	case <-g.stopping:
 	}

@@ -7,20 +7,28 @@ import (
 	"github.com/aghali/aghali/fieldnodes/mqttlink"
 )
 
-// controllerLoop hands controller messages to the ControllerHandler one at a time. A message is
-// acknowledged once the handler returned nil (or once it is recorded as rejected); after a
-// handler error it stays unacknowledged, so the broker redelivers it when the session resumes.
+// ctrlMsg is a message for the controller loop: a native controller's ack or state, or (lw set)
+// a network server's event about a LoRaWAN controller.
+type ctrlMsg struct {
+	msg mqttlink.Message
+	lw  *ControllerEvent
+}
+
+// controllerLoop hands controller messages to the ControllerHandler (or, for LoRaWAN
+// controllers, the LoRaWANControllerHandler) one at a time. A message is acknowledged once the
+// handler returned nil (or once it is recorded as rejected); after a handler error it stays
+// unacknowledged, so the broker redelivers it when the session resumes.
 func (g *Ingest) controllerLoop() {
 	defer g.wg.Done()
 	for {
 		select {
-		case m := <-g.ctrl:
-			g.handleController(m)
+		case cm := <-g.ctrl:
+			g.handleController(cm)
 		case <-g.drain:
 			for {
 				select {
-				case m := <-g.ctrl:
-					g.handleController(m)
+				case cm := <-g.ctrl:
+					g.handleController(cm)
 				default:
 					return
 				}
@@ -29,7 +37,12 @@ func (g *Ingest) controllerLoop() {
 	}
 }
 
-func (g *Ingest) handleController(m mqttlink.Message) {
+func (g *Ingest) handleController(cm ctrlMsg) {
+	if cm.lw != nil {
+		g.handleLoRaWANController(cm)
+		return
+	}
+	m := cm.msg
 	ctx := g.ctx
 	kind, uid := parseTopic(g.cfg.Prefix, m.Topic)
 	var err error
@@ -58,6 +71,12 @@ func (g *Ingest) handleController(m mqttlink.Message) {
 	} else if kind == topicOther {
 		reason = RejectTopic
 	}
+	g.rejectController(m, reason, err)
+}
+
+// rejectController records a controller message that cannot be used, then acknowledges it.
+func (g *Ingest) rejectController(m mqttlink.Message, reason string, err error) {
+	ctx := g.ctx
 	if rerr := g.retry(ctx, "record rejected message", func() error {
 		return g.store.reject(ctx, m.Received, m.Topic, m.Payload, reason, err.Error())
 	}); rerr != nil {

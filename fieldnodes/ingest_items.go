@@ -78,6 +78,10 @@ func (g *Ingest) onNetworkServer(r route, m mqttlink.Message) {
 		it.rej = &rejection{RejectInvalid, fmt.Sprintf("device %q has no DevEUI; Aghali matches LoRaWAN devices by DevEUI", ev.DeviceID)}
 	case vars["dev_eui"] != "" && !sameEUI(vars["dev_eui"], ev.DevEUI):
 		it.rej = &rejection{RejectForeignDevice, fmt.Sprintf("payload names DevEUI %s, topic %s", ev.DevEUI, vars["dev_eui"])}
+	case g.isController(ev.DevEUI):
+		delete(vars, "event")
+		g.toController(ctrlMsg{msg: m, lw: &ControllerEvent{Network: r.network, Route: vars, Event: ev, Received: m.Received}})
+		return
 	default:
 		it.lw = &ev
 		it.key = nodeKey{eui: ev.DevEUI}

@@ -19,7 +19,7 @@ func newIngestMetrics() ingestMetrics {
 		}, []string{"kind"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aghali_ingest_messages_total",
-			Help: "MQTT messages handled by outcome: stored, pending (unregistered device), rejected, controller_ack, controller_state, controller_failed, abandoned (left for redelivery).",
+			Help: "MQTT messages handled by outcome: stored, copy, ignored, pending (unregistered device), rejected, controller_ack, controller_state, controller_lorawan (a LoRaWAN controller's network-server event), controller_failed, abandoned (left for redelivery).",
 		}, []string{"outcome"}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aghali_ingest_rejections_total", Help: "Rejected messages by reason.",

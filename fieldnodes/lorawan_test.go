@@ -52,8 +52,9 @@ func newLoRaRig(t *testing.T, handoff bool, mod ...func(*fieldnodes.IngestConfig
 	r := &loraRig{farm: newFarm(t), reg: prometheus.NewRegistry()}
 	var err error
 	r.b, err = broker.New(broker.Config{Listen: "127.0.0.1:0", Auth: r.store, Logger: testLogger(t),
-		Gateways:       map[string]string{"chirpstack": "cs-pw"},
-		GatewayPublish: []string{"application/+/device/+/event/#", "v3/+/devices/+/#"}})
+		Gateways:         map[string]string{"chirpstack": "cs-pw"},
+		GatewayPublish:   []string{"application/+/device/+/event/#", "v3/+/devices/+/#"},
+		GatewaySubscribe: []string{"application/+/device/+/command/#", "v3/+/devices/+/down/#"}})
 	must(t, err)
 	must(t, r.b.Start(ctx))
 	t.Cleanup(r.b.Stop)

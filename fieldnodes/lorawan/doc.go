@@ -9,5 +9,10 @@
 //
 // Invariants of an adapter's Event: DevEUI is "" or 16 lower-case hexadecimal digits; Time is
 // zero or within 1970–9999; link figures are finite; Best is the gateway with the highest SNR
-// (then RSSI) and Gateways counts every gateway that heard the uplink.
+// (then RSSI) and Gateways counts every gateway that heard the uplink; DownlinkID is the id Aghali
+// gave the downlink (ChirpStack's queue item id, TTS's correlation id after CorrelationPrefix),
+// "" for a downlink Aghali did not name.
+//
+// DownTemplate is the other direction: the topic a network server takes a device's downlinks on,
+// filled from the placeholders of that device's uplink topic.
 package lorawan

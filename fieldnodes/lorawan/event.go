@@ -48,7 +48,16 @@ type Event struct {
 	Acknowledged bool   // ack: the device acknowledged the downlink
 	FCntDown     uint32 // the downlink's frame counter, when given
 	Detail       string // why a downlink failed, for a person
+	// DownlinkID names the downlink the event is about, as Aghali named it when it queued it:
+	// ChirpStack's queueItemId (the queue item's id Aghali chose), The Things Stack's correlation
+	// id CorrelationPrefix+id. "" when the event names none of Aghali's.
+	DownlinkID string
 }
+
+// CorrelationPrefix starts the correlation id Aghali gives a downlink it pushes to The Things
+// Stack ("aghali:command:<command uuid>"); TTS carries it back in down/ack, down/nack and
+// down/failed.
+const CorrelationPrefix = "aghali:command:"
 
 // Link is what the network server says about the radio link of an uplink.
 type Link struct {
@@ -166,6 +175,9 @@ func (e Event) String() string {
 		fmt.Fprintf(&b, " acknowledged=%t fcnt_down=%d", e.Acknowledged, e.FCntDown)
 	case KindTxAck, KindDownFailed:
 		fmt.Fprintf(&b, " fcnt_down=%d", e.FCntDown)
+	}
+	if e.DownlinkID != "" {
+		fmt.Fprintf(&b, " downlink_id=%s", e.DownlinkID)
 	}
 	if e.Detail != "" {
 		fmt.Fprintf(&b, " detail=%q", e.Detail)

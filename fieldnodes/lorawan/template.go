@@ -112,6 +112,17 @@ func (t *Template) String() string { return t.text }
 // Filter is the MQTT subscription filter that receives every topic the template matches.
 func (t *Template) Filter() string { return t.filter }
 
+// Names are the template's placeholders other than {event}, in order.
+func (t *Template) Names() []string {
+	out := make([]string, 0, len(t.names))
+	for _, n := range t.names {
+		if n != "event" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // Match reports whether topic fits the template, and the value of each placeholder (the event
 // under "event").
 func (t *Template) Match(topic string) (map[string]string, bool) {

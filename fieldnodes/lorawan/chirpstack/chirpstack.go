@@ -57,6 +57,7 @@ type event struct {
 	// ack, txack
 	Acknowledged bool   `json:"acknowledged"`
 	FCntDown     uint32 `json:"fCntDown"`
+	QueueItemID  string `json:"queueItemId"` // the id given to the queue item in command/down
 }
 
 // Parse reads the payload of event kind ev (the topic's last level: "up", "status", ...).
@@ -144,9 +145,9 @@ func Parse(ev string, payload []byte) (lorawan.Event, error) {
 			out.BatteryPct = e.BatteryLevel
 		}
 	case lorawan.KindAck:
-		out.Acknowledged, out.FCntDown = e.Acknowledged, e.FCntDown
+		out.Acknowledged, out.FCntDown, out.DownlinkID = e.Acknowledged, e.FCntDown, e.QueueItemID
 	case lorawan.KindTxAck:
-		out.FCntDown = e.FCntDown
+		out.FCntDown, out.DownlinkID = e.FCntDown, e.QueueItemID
 	}
 	return out, nil
 }

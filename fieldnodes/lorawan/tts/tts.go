@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aghali/aghali/fieldnodes/codec"
@@ -47,9 +48,10 @@ type uplink struct {
 }
 
 type downlink struct {
-	FPort     int    `json:"f_port"`
-	FCnt      uint32 `json:"f_cnt"`
-	Confirmed bool   `json:"confirmed"`
+	FPort          int      `json:"f_port"`
+	FCnt           uint32   `json:"f_cnt"`
+	Confirmed      bool     `json:"confirmed"`
+	CorrelationIDs []string `json:"correlation_ids"`
 }
 
 type message struct {
@@ -57,6 +59,7 @@ type message struct {
 		DeviceID string `json:"device_id"`
 		DevEUI   string `json:"dev_eui"`
 	} `json:"end_device_ids"`
+	CorrelationIDs []string  `json:"correlation_ids"`
 	ReceivedAt     *string   `json:"received_at"`
 	UplinkMessage  *uplink   `json:"uplink_message"`
 	JoinAccept     *struct{} `json:"join_accept"`
@@ -171,12 +174,14 @@ func Parse(ev string, payload []byte) (lorawan.Event, error) {
 		}
 		out.Acknowledged = kind == lorawan.KindDownAck
 		out.FCntDown = d.FCnt
+		out.DownlinkID = downlinkID(d.CorrelationIDs, m.CorrelationIDs)
 	case lorawan.KindDownFailed:
 		f := m.DownlinkFailed
 		if f == nil {
 			return lorawan.Event{}, codec.Errorf(Name, codec.ReasonSchema, "downlink_failed missing")
 		}
 		out.FCntDown = f.Downlink.FCnt
+		out.DownlinkID = downlinkID(f.Downlink.CorrelationIDs, m.CorrelationIDs)
 		out.Detail = f.Error.Name
 		if f.Error.MessageFormat != "" {
 			out.Detail = f.Error.MessageFormat
@@ -186,6 +191,19 @@ func Parse(ev string, payload []byte) (lorawan.Event, error) {
 		}
 	}
 	return out, nil
+}
+
+// downlinkID finds the correlation id Aghali gave the downlink (lorawan.CorrelationPrefix), in
+// the downlink's own ids or, failing that, the message's.
+func downlinkID(lists ...[]string) string {
+	for _, ids := range lists {
+		for _, id := range ids {
+			if rest, ok := strings.CutPrefix(id, lorawan.CorrelationPrefix); ok && rest != "" {
+				return rest
+			}
+		}
+	}
+	return ""
 }
 
 func finite(p *float64) bool { return p == nil || !math.IsNaN(*p) && !math.IsInf(*p, 0) }
