@@ -754,8 +754,12 @@ func (r *ingestResult) print(w io.Writer, o *ingestBench) {
 		fmt.Fprintf(w, "raw COPY:        %d readings in %.2f s: %.0f readings/s (same rows, same table, 2 connections; %.0f before the ingest, %.0f after)\n",
 			r.expected, r.copyTime.Seconds(), copyRate, float64(r.expected)/r.copyBefore.Seconds(), float64(r.expected)/r.copyAfter.Seconds())
 		if o.rate > 0 {
-			fmt.Fprintf(w, "ratio:           offered %.0f readings/s, committed %.0f readings/s (%.2f of raw COPY's capacity; the publish rate, not the server, set the pace)\n",
-				o.rate*4, rate, rate/copyRate)
+			pace := "the publish rate, not the server, set the pace"
+			if rate < 0.95*o.rate*4 {
+				pace = "the server and broker fell behind the offered rate"
+			}
+			fmt.Fprintf(w, "ratio:           offered %.0f readings/s, committed %.0f readings/s (%.2f of raw COPY's capacity; %s)\n",
+				o.rate*4, rate, rate/copyRate, pace)
 		} else {
 			fmt.Fprintf(w, "ratio:           %.2f of raw COPY\n", rate/copyRate)
 		}
