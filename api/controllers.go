@@ -30,6 +30,11 @@ type controllerJSON struct {
 	// LoRaWAN controllers: device class (A or C) and the FPort of commands and acks.
 	LoRaWANClass *string `json:"lorawan_class"`
 	LoRaWANFPort *int    `json:"lorawan_fport"`
+	// Where a LoRaWAN controller was last heard (read-only, learned from its events): its network
+	// server (chirpstack, tts) and its topic's placeholders, which its downlinks go by; null
+	// until it is first heard.
+	LoRaWANNetwork *string           `json:"lorawan_network"`
+	LoRaWANRoute   map[string]string `json:"lorawan_route"`
 }
 
 // controllerCreatedJSON is the answer to POST: the controller and, for an MQTT controller, its
@@ -46,7 +51,7 @@ func controllerOf(ctl irrigation.Controller) (controllerJSON, error) {
 	}
 	return controllerJSON{ID: ctl.ID, UID: ctl.UID, FarmID: ctl.FarmID, Name: ctl.Name, Transport: ctl.Transport,
 		DevEUI: ctl.DevEUI, Location: loc, LastSeenAt: utcp(ctl.LastSeenAt), FlowLPM: ctl.FlowLPM, VolumeL: ctl.VolumeL,
-		LoRaWANClass: ctl.LoRaWANClass, LoRaWANFPort: ctl.LoRaWANFPort}, nil
+		LoRaWANClass: ctl.LoRaWANClass, LoRaWANFPort: ctl.LoRaWANFPort, LoRaWANNetwork: ctl.LoRaWANNetwork, LoRaWANRoute: ctl.LoRaWANRoute}, nil
 }
 
 // controllerInput is the body of POST (uid required) and PATCH (all optional; uid and transport

@@ -65,6 +65,9 @@ type commandJSON struct {
 	AckedAt   *time.Time `json:"acked_at"`
 	Reason    string     `json:"reason"`
 	AfterID   *string    `json:"after_id"` // sent only once this command (a pump's) is acknowledged
+	// DownlinkStatus: a LoRaWAN command's network server's last word on its downlink (acked,
+	// nacked, failed: …); null for none.
+	DownlinkStatus *string `json:"downlink_status"`
 }
 
 type runDetailJSON struct {
@@ -121,7 +124,8 @@ func (s *Server) getRun(c echo.Context) error {
 	for _, cmd := range cmds {
 		out.Commands = append(out.Commands, commandJSON{ID: cmd.ID, Action: cmd.Action, Valve: cmd.Valve,
 			DurationS: cmd.DurationS, ExpiresAt: utc(cmd.ExpiresAt), State: cmd.State, Attempts: cmd.Attempts,
-			SentAt: utcp(cmd.SentAt), AckedAt: utcp(cmd.AckedAt), Reason: cmd.Reason, AfterID: cmd.AfterID})
+			SentAt: utcp(cmd.SentAt), AckedAt: utcp(cmd.AckedAt), Reason: cmd.Reason, AfterID: cmd.AfterID,
+			DownlinkStatus: cmd.DownlinkStatus})
 	}
 	return c.JSON(http.StatusOK, out)
 }

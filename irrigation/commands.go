@@ -48,15 +48,24 @@ type Command struct {
 	// AfterID is the command that must be acknowledged before this one is sent (a zone's open
 	// waits for its source's pump); if that one fails, this one expires unsent.
 	AfterID *string
+	// DownlinkStatus is a LoRaWAN command's network server's last word on its downlink:
+	// DownlinkAcked, DownlinkNacked or "failed: <why>"; nil: none.
+	DownlinkStatus *string
 }
 
+// Downlink statuses: what a LoRaWAN controller's network server said of a command's downlink.
+const (
+	DownlinkAcked  = "acked"  // the device acknowledged it (received it)
+	DownlinkNacked = "nacked" // the device did not acknowledge it in time
+)
+
 const commandColumns = `c.id::text, c.controller_id, c.run_id, c.action, c.valve, c.duration_s, c.created_at, c.expires_at,
-	c.state, c.attempts, c.next_attempt_at, c.sent_at, c.acked_at, c.reason, c.after_id::text`
+	c.state, c.attempts, c.next_attempt_at, c.sent_at, c.acked_at, c.reason, c.after_id::text, c.downlink_status`
 
 func scanCommand(row pgx.Row) (Command, error) {
 	var c Command
 	err := row.Scan(&c.ID, &c.ControllerID, &c.RunID, &c.Action, &c.Valve, &c.DurationS, &c.CreatedAt, &c.ExpiresAt,
-		&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason, &c.AfterID)
+		&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason, &c.AfterID, &c.DownlinkStatus)
 	return c, interpretError(err, "command")
 }
 
@@ -149,7 +158,7 @@ func (t *txn) lockRunCommand(ctx context.Context, runID int64, action string) (C
 func (t *txn) peekCommand(ctx context.Context, id string) (claimedCommand, error) {
 	var c claimedCommand
 	err := t.tx.QueryRow(ctx, `SELECT `+commandColumns+`, ctl.uid, ctl.farm_id, ctl.transport, ctl.dev_eui,
-			COALESCE(ctl.lorawan_fport, 0), NULL::text
+			COALESCE(ctl.lorawan_fport, 0), ctl.lorawan_network, ctl.lorawan_route, NULL::text
 		FROM commands c JOIN controllers ctl ON ctl.id = c.controller_id WHERE c.id = $1`, id).
 		Scan(c.scanTargets()...)
 	return c, interpretError(err, "command")
@@ -193,6 +202,9 @@ type claimedCommand struct {
 	transport     string
 	devEUI        *string
 	fport         int
+	// network and route: where a LoRaWAN controller was last heard (nil: not yet).
+	network *string
+	route   map[string]string
 	// afterState is the state of the command this one waits for (nil: it waits for none):
 	// one claimed while that one is expired or rejected is expired unsent.
 	afterState *string
@@ -200,8 +212,8 @@ type claimedCommand struct {
 
 func (c *claimedCommand) scanTargets() []any {
 	return []any{&c.ID, &c.ControllerID, &c.RunID, &c.Action, &c.Valve, &c.DurationS, &c.CreatedAt, &c.ExpiresAt,
-		&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason, &c.AfterID,
-		&c.controllerUID, &c.farmID, &c.transport, &c.devEUI, &c.fport, &c.afterState}
+		&c.State, &c.Attempts, &c.NextAttemptAt, &c.SentAt, &c.AckedAt, &c.Reason, &c.AfterID, &c.DownlinkStatus,
+		&c.controllerUID, &c.farmID, &c.transport, &c.devEUI, &c.fport, &c.network, &c.route, &c.afterState}
 }
 
 func (c claimedCommand) wire() fieldnodes.Command {
@@ -221,7 +233,7 @@ func (c claimedCommand) wire() fieldnodes.Command {
 // failed (to be expired), or its own expires_at has come (to be expired).
 func (t *txn) claimDue(ctx context.Context, limit int) ([]claimedCommand, error) {
 	rows, err := t.tx.Query(ctx, `SELECT `+commandColumns+`, ctl.uid, ctl.farm_id, ctl.transport, ctl.dev_eui,
-			COALESCE(ctl.lorawan_fport, 0), p.state
+			COALESCE(ctl.lorawan_fport, 0), ctl.lorawan_network, ctl.lorawan_route, p.state
 		FROM commands c JOIN controllers ctl ON ctl.id = c.controller_id
 		LEFT JOIN commands p ON p.id = c.after_id
 		WHERE c.state IN ('pending', 'sent') AND c.next_attempt_at <= $1

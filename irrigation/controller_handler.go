@@ -88,7 +88,9 @@ const stateClockTolerance = 5 * time.Second
 
 // HandleAck applies a controller's answer to a command: an ok on open opens the run (ends_at is
 // the ack time plus its duration), a rejection fails it and raises an alert; an ok on close
-// ends the run.
+// ends the run. A repeated answer changes nothing, except a rejection of a LoRaWAN command the
+// network server said the controller received (acked on that word): the controller's refusal
+// stands.
 func (h *ControllerHandler) HandleAck(ctx context.Context, ack fieldnodes.ControllerAck) error {
 	if _, err := uuid.Parse(ack.CommandID); err != nil {
 		h.log.Warn("ack with a malformed command id dropped", "controller", ack.ControllerUID, "id", ack.CommandID)
@@ -141,11 +143,14 @@ func (h *ControllerHandler) HandleAck(ctx context.Context, ack fieldnodes.Contro
 		if err != nil {
 			return err
 		}
-		if cmd.State == CommandAcked || cmd.State == CommandRejected {
+		ok := ack.Status == "ok"
+		// A LoRaWAN command acknowledged by the network server was received; the controller may
+		// still refuse it (it came too late, a valve it does not have), and says so.
+		refusedAfterReceipt := cmd.State == CommandAcked && !ok && networkAcked(cmd)
+		if (cmd.State == CommandAcked || cmd.State == CommandRejected) && !refusedAfterReceipt {
 			h.log.Debug("repeated ack ignored", "id", cmd.ID)
 			return nil
 		}
-		ok := ack.Status == "ok"
 		if ok {
 			err = t.markAcked(ctx, cmd.ID, at)
 			if err == nil && cmd.Action == ActionOpen {
@@ -233,7 +238,10 @@ func (h *ControllerHandler) openRejected(ctx context.Context, t *txn, c claimedC
 			Subject: subjectValve(v.id), Message: fmt.Sprintf("Controller %s rejected switching on the %s on channel %d: %s; the zones waiting for it did not start.",
 				c.controllerUID, v.role, v.channel, reason)})
 	}
-	if run == nil || (run.State != RunStarting && run.State != RunPlanned) {
+	// A run opened on the network server's word that the controller received the open is
+	// still the open's to fail.
+	opening := run != nil && (run.State == RunStarting || run.State == RunPlanned || run.State == RunOpen && networkAcked(c.Command))
+	if !opening {
 		return nil
 	}
 	why := fmt.Sprintf("controller %s rejected the open of channel %s: %s", c.controllerUID, channelName(c.Valve), reason)
@@ -434,14 +442,21 @@ func (h *ControllerHandler) reconcile(ctx context.Context, t *txn, ctl controlle
 	return nil
 }
 
+// networkAcked reports whether a LoRaWAN controller's network server said the controller
+// received c.
+func networkAcked(c Command) bool {
+	return c.DownlinkStatus != nil && *c.DownlinkStatus == DownlinkAcked
+}
+
 // ErrNotControllerUplink: a LoRaWAN uplink that is not from a registered controller on its
-// command port; the caller treats it as a node's uplink.
+// command port: nothing for the controller (HandleLoRaWANEvent makes it
+// fieldnodes.ErrNothingForController).
 var ErrNotControllerUplink = errors.New("irrigation: not a controller uplink")
 
 // HandleLoRaWANUplink applies an uplink of a LoRaWAN controller (identified by its DevEUI) on
 // its command port: an ack (matched to the controller's command by its 16-bit reference,
 // preferring one still in flight) or a state report, in the compact layout of package valvecmd.
-// Network-server adapters call it for every uplink of a controller's DevEUI; it returns
+// HandleLoRaWANEvent calls it for every uplink of a controller's DevEUI; it returns
 // ErrNotControllerUplink for an unknown DevEUI or another port, and the decoder's error for a
 // payload it cannot read.
 func (h *ControllerHandler) HandleLoRaWANUplink(ctx context.Context, devEUI string, fport int, payload []byte, received time.Time) error {

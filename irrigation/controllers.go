@@ -37,11 +37,16 @@ type Controller struct {
 	LoRaWANClass *string
 	// LoRaWANFPort carries commands down and acks and states up; nil: DefaultLoRaWANFPort.
 	LoRaWANFPort *int
-	Location     *geom.Point
-	LastSeenAt   *time.Time
-	FlowLPM      *float64
-	VolumeL      *float64
-	CreatedAt    time.Time
+	// LoRaWANNetwork and LoRaWANRoute are where a LoRaWAN controller was last heard: its network
+	// server (chirpstack, tts) and the values of its event topic's placeholders, which its
+	// downlinks' topic is made of. Learned from its events; nil until it is first heard.
+	LoRaWANNetwork *string
+	LoRaWANRoute   map[string]string
+	Location       *geom.Point
+	LastSeenAt     *time.Time
+	FlowLPM        *float64
+	VolumeL        *float64
+	CreatedAt      time.Time
 }
 
 var (
@@ -92,12 +97,12 @@ func validateController(c *Controller) error {
 }
 
 const controllerColumns = `id, uid, farm_id, name, transport, dev_eui, geom, last_seen_at, flow_lpm, volume_l, created_at,
-	lorawan_class, lorawan_fport`
+	lorawan_class, lorawan_fport, lorawan_network, lorawan_route`
 
 func scanController(row pgx.Row) (Controller, error) {
 	var c Controller
 	err := row.Scan(&c.ID, &c.UID, &c.FarmID, &c.Name, &c.Transport, &c.DevEUI, &c.Location, &c.LastSeenAt,
-		&c.FlowLPM, &c.VolumeL, &c.CreatedAt, &c.LoRaWANClass, &c.LoRaWANFPort)
+		&c.FlowLPM, &c.VolumeL, &c.CreatedAt, &c.LoRaWANClass, &c.LoRaWANFPort, &c.LoRaWANNetwork, &c.LoRaWANRoute)
 	return c, interpretError(err, "controller")
 }
 
@@ -165,7 +170,7 @@ func (s *Store) Controllers(ctx context.Context, farmID int64) ([]Controller, er
 }
 
 // UpdateController changes a controller's name, DevEUI and location. Its uid, farm and
-// transport are its identity and stay.
+// transport are its identity and stay. A new DevEUI forgets the route learned for the old one.
 func (s *Store) UpdateController(ctx context.Context, c Controller) (Controller, error) {
 	old, err := s.Controller(ctx, c.ID)
 	if err != nil {
@@ -175,8 +180,11 @@ func (s *Store) UpdateController(ctx context.Context, c Controller) (Controller,
 	if err := validateController(&c); err != nil {
 		return Controller{}, err
 	}
+	// A new DevEUI is another device: where the old one was heard says nothing of it.
 	return scanController(s.db.QueryRow(ctx, `UPDATE controllers SET name = $2, dev_eui = $3, geom = $4,
-			lorawan_class = $5, lorawan_fport = $6
+			lorawan_class = $5, lorawan_fport = $6,
+			lorawan_network = CASE WHEN dev_eui IS NOT DISTINCT FROM $3 THEN lorawan_network END,
+			lorawan_route = CASE WHEN dev_eui IS NOT DISTINCT FROM $3 THEN lorawan_route END
 		WHERE id = $1 RETURNING `+controllerColumns, c.ID, c.Name, c.DevEUI, c.Location, c.LoRaWANClass, c.LoRaWANFPort))
 }
 

@@ -20,23 +20,14 @@ type CommandSender interface {
 }
 
 // Downlink is a command for a LoRaWAN controller, encoded in the compact layout of package
-// valvecmd (docs/lorawan-controller.md), to be queued at its network server.
-type Downlink struct {
-	CommandID     string
-	ControllerUID string
-	DevEUI        string // 16 lower-case hex digits
-	FPort         int
-	Payload       []byte
-	// ExpiresAt: the network server must drop the downlink if it has not gone out by then
-	// (ChirpStack: the queue item's expiresAt; The Things Stack: the push's expiry), and the
-	// controller ignores it after then anyway.
-	ExpiresAt time.Time
-}
+// valvecmd (docs/lorawan-controller.md), to be queued at its network server: where the
+// controller was last heard (Network, Route), expiring at the command's expires_at.
+type Downlink = fieldnodes.Downlink
 
 // DownlinkSender queues a downlink at a LoRaWAN network server (ChirpStack
 // application/{app}/device/{dev_eui}/command/down, The Things Stack
-// v3/{app}/devices/{id}/down/push) and returns once the network server's MQTT broker has it.
-// Package fieldnodes' network-server adapters are to satisfy it.
+// v3/{app}@{tenant}/devices/{id}/down/push) and returns once the network server's MQTT broker
+// has it. fieldnodes.Downlinks satisfies it.
 type DownlinkSender interface {
 	SendDownlink(ctx context.Context, dl Downlink) error
 }
@@ -274,6 +265,9 @@ func (d *Dispatcher) dispatchBatch(ctx context.Context) (sent, claimed int, err 
 				if c.Attempts == 0 && c.afterState != nil && *c.afterState != CommandAcked {
 					reason += fmt.Sprintf(": it waited for %s (%s)", *c.AfterID, *c.afterState)
 				}
+				if c.DownlinkStatus != nil {
+					reason += fmt.Sprintf("; the network server's last word on its downlink: %s", *c.DownlinkStatus)
+				}
 				if err := t.markExpired(dbCtx, c.ID, reason); err != nil {
 					return err
 				}
@@ -362,8 +356,12 @@ func (d *Dispatcher) send(ctx context.Context, c claimedCommand) error {
 	if fport == 0 {
 		fport = DefaultLoRaWANFPort
 	}
-	return d.cfg.Downlinks.SendDownlink(ctx, Downlink{CommandID: c.ID, ControllerUID: c.controllerUID, DevEUI: *c.devEUI,
-		FPort: fport, Payload: payload, ExpiresAt: c.ExpiresAt})
+	dl := Downlink{CommandID: c.ID, ControllerUID: c.controllerUID, DevEUI: *c.devEUI,
+		FPort: fport, Payload: payload, ExpiresAt: c.ExpiresAt, Route: c.route}
+	if c.network != nil {
+		dl.Network = *c.network
+	}
+	return d.cfg.Downlinks.SendDownlink(ctx, dl)
 }
 
 // settleExpired fails the run of a command the dispatcher has expired and raises an alert,

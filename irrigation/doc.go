@@ -11,9 +11,14 @@
 //     (interlocks.go); StopFarm (emergency stop) and CreateOverride (manual override) act on a
 //     farm or zone in one transaction; InterlockStatus shows it all. docs/irrigation.md is the
 //     operator's account.
-//   - Dispatcher: sends due commands through a CommandSender (fieldnodes' MQTT link), retrying
-//     with backoff until a command is acknowledged or expires.
-//   - ControllerHandler: applies controllers' acks and state reports (fieldnodes.ControllerHandler).
+//   - Dispatcher: sends due commands through a CommandSender (fieldnodes' MQTT link), or, for a
+//     LoRaWAN controller, encoded in the compact layout through a DownlinkSender
+//     (fieldnodes.Downlinks: ChirpStack command/down, The Things Stack down/push, where the
+//     controller was last heard), retrying until a command is acknowledged or expires.
+//   - ControllerHandler: applies controllers' acks and state reports (fieldnodes.ControllerHandler),
+//     and LoRaWAN controllers' network-server events (fieldnodes.LoRaWANControllerHandler): acks
+//     and states on their port, the route their downlinks take, and the network server's word on
+//     each downlink (acknowledged by the device counts as the command's ack).
 //   - RunMonitor: admits waiting runs (an energy window opened) and aborts those that waited
 //     too long, closes out runs past their end, settles runs whose commands are finished, and
 //     judges node flow meters.
@@ -108,7 +113,6 @@
 //
 // # Left for later
 //
-// The LoRaWAN downlink adapters (ChirpStack command/down, TTS down/push) behind DownlinkSender
-// (fieldnodes), per-controller parallel dispatch, volume attribution from node flow meters
-// (controllers' totalisers are attributed), and close_all on controller reconnect.
+// Per-controller parallel dispatch, volume attribution from node flow meters (controllers'
+// totalisers are attributed), and close_all on controller reconnect.
 package irrigation
