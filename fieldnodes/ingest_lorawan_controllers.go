@@ -61,7 +61,10 @@ func (g *Ingest) controllerEUILoop(ctx context.Context) {
 }
 
 // refreshControllerEUIs reads the controllers' DevEUIs again; on failure the cache keeps what it
-// had.
+// had. The controllers lose their pending devices, if they have any: what a controller sent
+// before it was registered (or before the refresh after that) is not a node's to claim. (Each
+// refresh clears them, since a message taken for a stray device just before one may be
+// committed just after it.)
 func (g *Ingest) refreshControllerEUIs(ctx context.Context) {
 	euis, err := g.cfg.LoRaWANControllers.ControllerDevEUIs(ctx)
 	if err != nil {
@@ -75,6 +78,11 @@ func (g *Ingest) refreshControllerEUIs(ctx context.Context) {
 		set[e] = struct{}{}
 	}
 	g.ctlEUI.Store(&set)
+	if len(euis) > 0 {
+		if err := g.store.forgetPendingLoRaWAN(ctx, euis); err != nil && ctx.Err() == nil {
+			g.log.Warn("pending devices of LoRaWAN controllers left for now", "err", err)
+		}
+	}
 }
 
 // handleLoRaWANController gives a controller's network-server event to the handler. The PUBACK

@@ -134,13 +134,23 @@ func TestLoRaWANControllerEventsThroughBroker(t *testing.T) {
 				t.Errorf("the node's uplink: %+v", got)
 			}
 
-			// A controller registered now: its events are a device's until the DevEUIs are
-			// read again, then the controller's.
+			// A controller registered now: its events are a stray device's until the DevEUIs are
+			// read again, then the controller's, and its pending device is gone.
+			newTopic := "application/" + app + "/device/70b3d57ed0069999/event/up"
+			send(t, r.ns, newTopic, up("70b3d57ed0069999", 10, ackBytes))
+			eventually(t, 3*time.Second, "a pending device", func() bool {
+				pend, err := r.store.PendingDevices(ctx)
+				must(t, err)
+				return len(pend) == 1 && pend[0].UID == "70b3d57ed0069999"
+			})
 			h.add("70b3d57ed0069999")
 			lists := func() int { h.mu.Lock(); defer h.mu.Unlock(); return h.lists }
 			n := lists()
 			eventually(t, 3*time.Second, "the DevEUIs read again", func() bool { return lists() >= n+2 })
-			send(t, r.ns, "application/"+app+"/device/70b3d57ed0069999/event/up", up("70b3d57ed0069999", 10, ackBytes))
+			if pend, err := r.store.PendingDevices(ctx); err != nil || len(pend) != 0 {
+				t.Errorf("a controller's pending device left: %+v %v", pend, err)
+			}
+			send(t, r.ns, newTopic, up("70b3d57ed0069999", 10, ackBytes))
 			eventually(t, 3*time.Second, "the new controller's uplink", func() bool { return len(h.got()) == 6 })
 			if e := h.got()[5]; e.Event.DevEUI != "70b3d57ed0069999" {
 				t.Errorf("event %+v", e)

@@ -48,6 +48,17 @@ func (s *Store) RecordPending(ctx context.Context, source, uid, topic string, pa
 	return s.recordPending(ctx, source, uid, "", "up", topic, payload, receivedAt, 0)
 }
 
+// forgetPendingLoRaWAN drops the pending devices of network servers with one of these DevEUIs
+// (they turned out to be LoRaWAN controllers, which irrigation takes care of).
+func (s *Store) forgetPendingLoRaWAN(ctx context.Context, euis []string) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM pending_devices WHERE source IN ($1, $2) AND uid = ANY($3)`,
+		NetworkChirpStack, NetworkTTS, euis)
+	if err != nil {
+		return fmt.Errorf("forget pending devices that are controllers: %w", err)
+	}
+	return nil
+}
+
 // recordPending is RecordPending with the network server's name for the device, the event, and
 // how many more messages than this one it sent (not kept: an ingest batch keeps only the last
 // PendingMessagesKept of a device's messages).
