@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -139,22 +140,37 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 		return nil, err
 	}
 	a.engine = a.decider.Engine
+	// LoRaWAN network servers: their events come in on their own broker when they have one
+	// (ChirpStack's Mosquitto, TTS), else on Aghali's; LoRaWAN controllers' commands go down
+	// the same way (on Aghali's broker, through the commands' link).
 	var nsIntegrations []fieldnodes.Integration
+	var downNets []fieldnodes.DownlinkNetwork
 	for _, in := range integrations {
 		fi := fieldnodes.Integration{Network: in.Network, Topic: in.Topic}
-		if in.URL != "" { // the network server's own broker (ChirpStack's Mosquitto, TTS)
+		dn := fieldnodes.DownlinkNetwork{Network: in.Network, Topic: in.DownTopic, UplinkTopic: in.Topic, Link: a.cmdLink}
+		if in.URL != "" {
 			l, err := mqttlink.New(mqttlink.Config{URL: in.URL, ClientID: linkCfg.ClientID + "-" + in.Network, Logger: log})
 			if err != nil {
 				return nil, fmt.Errorf("%s MQTT: %w", in.Network, err)
 			}
 			a.nsLinks = append(a.nsLinks, l)
-			fi.Link = l
+			fi.Link, dn.Link = l, l
 		}
 		nsIntegrations = append(nsIntegrations, fi)
+		downNets = append(downNets, dn)
 	}
+	var downlinks irrigation.DownlinkSender // nil without a network server: commands expire, alerted
+	if len(downNets) > 0 {
+		d, err := fieldnodes.NewDownlinks(fieldnodes.DownlinksConfig{Networks: downNets})
+		if err != nil {
+			return nil, err
+		}
+		downlinks = d
+	}
+	controllers := irrigation.NewControllerHandler(a.irr)
 	a.ingest, err = fieldnodes.NewIngest(fieldnodes.IngestConfig{
 		Store: a.nodes, Link: a.link, Prefix: cfg.MQTTPrefix, Listener: a.engine, Integrations: nsIntegrations,
-		Controllers: irrigation.NewControllerHandler(a.irr), Logger: log, Registerer: reg,
+		Controllers: controllers, LoRaWANControllers: controllers, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		return nil, err
@@ -183,7 +199,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 	if err = a.cmdLink.Start(ctx); err != nil {
 		return nil, fmt.Errorf("MQTT: %w", err)
 	}
-	if a.dispatcher, err = irrigation.NewDispatcher(a.irr, commander, irrigation.DispatcherConfig{
+	if a.dispatcher, err = irrigation.NewDispatcher(a.irr, commander, irrigation.DispatcherConfig{Downlinks: downlinks,
 		RetryBase: cfg.CommandRetry, RetryMax: max(cfg.CommandRetry, 30*time.Second)}); err != nil {
 		return nil, err
 	}
@@ -301,17 +317,17 @@ func (n nodeAlerts) ResolveAlert(ctx context.Context, farmID int64, kind, subjec
 	return n.irr.ResolveAlert(ctx, farmID, kind, subject)
 }
 
-// lorawanIntegration is a configured network server: its topic template, the subscription and
-// downlink filters it implies, and its own broker's URL ("" for Aghali's).
+// lorawanIntegration is a configured network server: its event and downlink topic templates,
+// the subscription and downlink filters they imply, and its own broker's URL ("" for Aghali's).
 type lorawanIntegration struct {
-	Network, Topic, URL, Filter, Downlinks string
+	Network, Topic, DownTopic, URL, Filter, Downlinks string
 }
 
 func lorawanIntegrations(cfg Config) ([]lorawanIntegration, error) {
 	var out []lorawanIntegration
-	for _, in := range []struct{ network, topic, url, downlinks string }{
-		{fieldnodes.NetworkChirpStack, cfg.ChirpStackTopic, cfg.ChirpStackMQTTURL, "application/+/device/+/command/#"},
-		{fieldnodes.NetworkTTS, cfg.TTSTopic, cfg.TTSMQTTURL, "v3/+/devices/+/down/#"},
+	for _, in := range []struct{ network, topic, down, url string }{
+		{fieldnodes.NetworkChirpStack, cfg.ChirpStackTopic, cmp.Or(cfg.ChirpStackDownTopic, fieldnodes.DefaultChirpStackDownTopic), cfg.ChirpStackMQTTURL},
+		{fieldnodes.NetworkTTS, cfg.TTSTopic, cmp.Or(cfg.TTSDownTopic, fieldnodes.DefaultTTSDownTopic), cfg.TTSMQTTURL},
 	} {
 		if in.topic == "" || in.topic == "off" {
 			continue
@@ -320,7 +336,12 @@ func lorawanIntegrations(cfg Config) ([]lorawanIntegration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s topic: %w", in.network, err)
 		}
-		out = append(out, lorawanIntegration{Network: in.network, Topic: in.topic, URL: in.url, Filter: t.Filter(), Downlinks: in.downlinks})
+		d, err := lorawan.ParseDownTemplate(in.down)
+		if err != nil {
+			return nil, fmt.Errorf("%s downlink topic: %w", in.network, err)
+		}
+		out = append(out, lorawanIntegration{Network: in.network, Topic: in.topic, DownTopic: in.down, URL: in.url,
+			Filter: t.Filter(), Downlinks: d.Filter()})
 	}
 	return out, nil
 }

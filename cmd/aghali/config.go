@@ -29,13 +29,15 @@ type Config struct {
 	LoRaWANCommandTTL time.Duration // AGHALI_LORAWAN_COMMAND_TTL: CommandTTL for LoRaWAN controllers (default 20m)
 
 	// Field nodes (docs/lorawan.md, docs/mqtt.md).
-	MQTTGateways      string // AGHALI_MQTT_GATEWAYS: user:password,… gateways/network servers allowed into the embedded broker
-	MQTTShared        string // AGHALI_MQTT_SHARED: shared subscription group of several instances; empty: plain subscriptions
-	ChirpStackTopic   string // AGHALI_CHIRPSTACK_TOPIC: ChirpStack v4 event topic template; "off" disables
-	ChirpStackMQTTURL string // AGHALI_CHIRPSTACK_MQTT_URL: broker ChirpStack publishes to; empty = Aghali's
-	TTSTopic          string // AGHALI_TTS_TOPIC: The Things Stack v3 topic template; "off" disables
-	TTSMQTTURL        string // AGHALI_TTS_MQTT_URL: The Things Stack's MQTT server; empty = Aghali's broker
-	NodeMissedReports int    // AGHALI_NODE_MISSED_REPORTS: reports a node may miss before it is alerted silent (default 3)
+	MQTTGateways        string // AGHALI_MQTT_GATEWAYS: user:password,… gateways/network servers allowed into the embedded broker
+	MQTTShared          string // AGHALI_MQTT_SHARED: shared subscription group of several instances; empty: plain subscriptions
+	ChirpStackTopic     string // AGHALI_CHIRPSTACK_TOPIC: ChirpStack v4 event topic template; "off" disables
+	ChirpStackDownTopic string // AGHALI_CHIRPSTACK_DOWN_TOPIC: ChirpStack v4 downlink (command/down) topic template
+	ChirpStackMQTTURL   string // AGHALI_CHIRPSTACK_MQTT_URL: broker ChirpStack publishes to; empty = Aghali's
+	TTSTopic            string // AGHALI_TTS_TOPIC: The Things Stack v3 topic template; "off" disables
+	TTSDownTopic        string // AGHALI_TTS_DOWN_TOPIC: The Things Stack v3 downlink (down/push) topic template
+	TTSMQTTURL          string // AGHALI_TTS_MQTT_URL: The Things Stack's MQTT server; empty = Aghali's broker
+	NodeMissedReports   int    // AGHALI_NODE_MISSED_REPORTS: reports a node may miss before it is alerted silent (default 3)
 }
 
 type setting struct {
@@ -64,8 +66,10 @@ func settings() []setting {
 		{"mqtt-gateways", "AGHALI_MQTT_GATEWAYS", "", "user:password,... logins for gateways and LoRaWAN network servers in the embedded broker", str(func(c *Config) *string { return &c.MQTTGateways })},
 		{"mqtt-shared", "AGHALI_MQTT_SHARED", "", "shared subscription group when several instances share the ingest, e.g. aghali (empty: one instance, plain subscriptions)", str(func(c *Config) *string { return &c.MQTTShared })},
 		{"chirpstack-topic", "AGHALI_CHIRPSTACK_TOPIC", "application/{application_id}/device/{dev_eui}/event/{event}", "ChirpStack v4 MQTT event topic template (off: no ChirpStack)", str(func(c *Config) *string { return &c.ChirpStackTopic })},
+		{"chirpstack-down-topic", "AGHALI_CHIRPSTACK_DOWN_TOPIC", "application/{application_id}/device/{dev_eui}/command/down", "ChirpStack v4 MQTT downlink topic template, filled from a LoRaWAN controller's uplink topic", str(func(c *Config) *string { return &c.ChirpStackDownTopic })},
 		{"chirpstack-mqtt-url", "AGHALI_CHIRPSTACK_MQTT_URL", "", "broker ChirpStack publishes to, tcp://user:pass@host:1883 (empty: Aghali's broker)", str(func(c *Config) *string { return &c.ChirpStackMQTTURL })},
 		{"tts-topic", "AGHALI_TTS_TOPIC", "v3/{application_id}@{tenant_id}/devices/{device_id}/{event}", "The Things Stack v3 MQTT topic template (off: no TTS)", str(func(c *Config) *string { return &c.TTSTopic })},
+		{"tts-down-topic", "AGHALI_TTS_DOWN_TOPIC", "v3/{application_id}@{tenant_id}/devices/{device_id}/down/push", "The Things Stack v3 MQTT downlink topic template, filled from a LoRaWAN controller's uplink topic", str(func(c *Config) *string { return &c.TTSDownTopic })},
 		{"tts-mqtt-url", "AGHALI_TTS_MQTT_URL", "", "The Things Stack MQTT server, ssl://app%40tenant:API_KEY@host:8883 (empty: Aghali's broker)", str(func(c *Config) *string { return &c.TTSMQTTURL })},
 		{"node-missed-reports", "AGHALI_NODE_MISSED_REPORTS", "3", "reports a node may miss before a node_silent alert", func(c Config, v string) (Config, error) {
 			n, err := strconv.Atoi(v)

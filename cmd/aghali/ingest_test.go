@@ -51,8 +51,17 @@ func TestLoRaWANSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	ins, err := lorawanIntegrations(cfg)
-	if err != nil || len(ins) != 1 || ins[0].Network != "chirpstack" || ins[0].Filter != "application/+/device/+/event/#" || ins[0].URL != "tcp://cs:1883" {
+	if err != nil || len(ins) != 1 || ins[0].Network != "chirpstack" || ins[0].Filter != "application/+/device/+/event/#" || ins[0].URL != "tcp://cs:1883" ||
+		ins[0].DownTopic != "application/{application_id}/device/{dev_eui}/command/down" || ins[0].Downlinks != "application/+/device/+/command/#" {
 		t.Errorf("integrations %+v, %v", ins, err)
+	}
+	cfg.TTSTopic, cfg.TTSDownTopic = "v3/{application_id}@{tenant_id}/devices/{device_id}/{event}", "lora/{application_id}/{device_id}/push"
+	if ins, err = lorawanIntegrations(cfg); err != nil || len(ins) != 2 || ins[1].Downlinks != "lora/+/+/#" {
+		t.Errorf("integrations %+v, %v", ins, err)
+	}
+	cfg.TTSDownTopic = "v3/+/down/push"
+	if _, err := lorawanIntegrations(cfg); err == nil {
+		t.Error("a downlink template with a wildcard was accepted")
 	}
 	cfg.ChirpStackTopic = "application/{app}/{event}/x"
 	if _, err := lorawanIntegrations(cfg); err == nil {
