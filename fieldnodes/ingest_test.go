@@ -491,7 +491,11 @@ func TestIngestRetriesWhileDatabaseFails(t *testing.T) {
 func TestIngestLeavesNoGoroutines(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs last: after every other cleanup
-	r := newRig(t)
+	lora := &loraControllers{euis: []string{"70b3d57ed0061c2d"}}
+	r := newRig(t, func(c *fieldnodes.IngestConfig) { // with the LoRaWAN controllers' DevEUI refresh
+		c.Integrations = []fieldnodes.Integration{{Network: fieldnodes.NetworkChirpStack, Topic: fieldnodes.DefaultChirpStackTopic}}
+		c.LoRaWANControllers, c.ControllerRefresh = lora, 10*time.Millisecond
+	})
 	must(t, r.store.Start(context.Background()))
 	r.node(t, "soil-01", 0)
 	dev := r.device(t, "soil-01", fieldnodes.KindNode)
@@ -502,6 +506,7 @@ func TestIngestLeavesNoGoroutines(t *testing.T) {
 		_, states, _ := r.ctrl.snapshot()
 		return r.readings(t) == 1 && len(states) == 1
 	})
+	eventually(t, 2*time.Second, "the DevEUIs read again", func() bool { lora.mu.Lock(); defer lora.mu.Unlock(); return lora.lists > 1 })
 	r.stopIngest()
 	r.store.Stop()
 }
