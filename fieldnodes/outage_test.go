@@ -40,7 +40,7 @@ func newPrivateDB(t *testing.T) *privateDB {
 		Settings: map[string]string{"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "TimeZone": "UTC"}})
 	must(t, err)
 	must(t, c.Start(ctx))
-	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	t.Cleanup(func() { _ = c.Destroy(context.Background()) })
 	must(t, c.CreateDatabase(ctx, "aghali"))
 	mp, err := pgxpool.New(ctx, c.URL("aghali"))
 	must(t, err)

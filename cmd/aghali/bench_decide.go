@@ -116,7 +116,7 @@ func (b *decideBench) run(ctx context.Context) (res decideResult, err error) {
 		if err := cluster.Start(ctx); err != nil {
 			return res, err
 		}
-		defer func() { _ = cluster.Stop(context.Background()) }()
+		defer func() { _ = cluster.Destroy(context.Background()) }()
 		if err := cluster.CreateDatabase(ctx, "aghali"); err != nil {
 			return res, err
 		}

@@ -150,7 +150,7 @@ func (o *ingestBench) run(ctx context.Context) (res ingestResult, err error) {
 		if err := cluster.Start(ctx); err != nil {
 			return res, err
 		}
-		defer func() { _ = cluster.Stop(context.Background()) }()
+		defer func() { _ = cluster.Destroy(context.Background()) }()
 		if err := cluster.CreateDatabase(ctx, "aghali"); err != nil {
 			return res, err
 		}

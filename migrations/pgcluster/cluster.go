@@ -215,6 +215,16 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Destroy stops the server and deletes the cluster's directory, wherever it lives (New may
+// have put it under /var/lib/aghali/clusters): for throwaway clusters (tests, benchmarks).
+func (c *Cluster) Destroy(ctx context.Context) error {
+	err := c.Stop(ctx)
+	if rerr := os.RemoveAll(c.dir); rerr != nil && err == nil {
+		err = fmt.Errorf("pgcluster: remove %s: %w", c.dir, rerr)
+	}
+	return err
+}
+
 // URL is a connection string for database db as the cluster's superuser.
 func (c *Cluster) URL(db string) string {
 	u := url.URL{Scheme: "postgres", Host: "127.0.0.1:" + strconv.Itoa(c.port), Path: "/" + db}

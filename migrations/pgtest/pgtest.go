@@ -62,7 +62,7 @@ func run(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "pgtest: or set TEST_DATABASE_URL to a PostgreSQL+PostGIS server where the user may create databases")
 			return 1
 		}
-		defer func() { _ = cluster.Stop(context.Background()) }()
+		defer func() { _ = cluster.Destroy(context.Background()) }()
 		serverURL = cluster.URL("postgres")
 	}
 	prefix = "t" + randHex(4)
