@@ -48,8 +48,10 @@ type ControllerHandler interface {
 	HandleState(ctx context.Context, st ControllerState) error
 }
 
-// ReadingsListener is told, after each committed ingest batch, which nodes got new readings
-// (package irrigation evaluates the rules of their zones). It must not block for long.
+// ReadingsListener is told, once the node upkeep (latest values) of committed readings is
+// written, which nodes got new readings and when the oldest of those readings were committed
+// (zero when not known); package irrigation evaluates the rules of their zones. It must not
+// block for long.
 type ReadingsListener interface {
-	ReadingsCommitted(ctx context.Context, nodeIDs []int64)
+	ReadingsCommitted(ctx context.Context, nodeIDs []int64, committedAt time.Time)
 }

@@ -100,6 +100,9 @@ func (g *Ingest) commit(b *batch) {
 		default:
 			it.node, it.readings = n.id, readings[before:len(readings):len(readings)]
 			stored = append(stored, it)
+			if n.zoned && len(it.readings) > 0 {
+				up.zoned[n.id] = time.Time{} // stamped once committed
+			}
 		}
 	}
 
@@ -170,6 +173,10 @@ func (g *Ingest) commit(b *batch) {
 	g.acks.done()
 	acked = true
 
+	up.committed = time.Now()
+	for id := range up.zoned {
+		up.zoned[id] = up.committed
+	}
 	g.upkeep.add(up)
 
 	g.metrics.commitSeconds.Observe(time.Since(start).Seconds())

@@ -34,6 +34,7 @@ type nodeInfo struct {
 	id      int64
 	farm    int64
 	profile string
+	zoned   bool // in an irrigation zone: its readings may drive rules (upkeep written first)
 }
 
 type nodeEntry struct {
@@ -94,7 +95,7 @@ func (g *Ingest) lookupNodes(ctx context.Context, keys []nodeKey) (map[nodeKey]n
 func (s *Store) nodesByKey(ctx context.Context, uids, euis []string) (map[nodeKey]nodeInfo, error) {
 	out := make(map[nodeKey]nodeInfo, len(uids)+len(euis))
 	rows, err := s.db.Query(ctx, `
-		SELECT uid, coalesce(dev_eui, ''), id, farm_id, profile FROM nodes
+		SELECT uid, coalesce(dev_eui, ''), id, farm_id, profile, zone_id IS NOT NULL FROM nodes
 		WHERE uid = ANY($1) OR dev_eui = ANY($2)`, uids, euis)
 	if err != nil {
 		return nil, fmt.Errorf("look up nodes: %w", err)
@@ -107,7 +108,7 @@ func (s *Store) nodesByKey(ctx context.Context, uids, euis []string) (map[nodeKe
 	for rows.Next() {
 		var uid, eui string
 		var info nodeInfo
-		if err := rows.Scan(&uid, &eui, &info.id, &info.farm, &info.profile); err != nil {
+		if err := rows.Scan(&uid, &eui, &info.id, &info.farm, &info.profile, &info.zoned); err != nil {
 			return nil, fmt.Errorf("look up nodes: %w", err)
 		}
 		if wantUID[uid] {

@@ -144,7 +144,7 @@ type recListener struct {
 	ids []int64
 }
 
-func (l *recListener) ReadingsCommitted(_ context.Context, ids []int64) {
+func (l *recListener) ReadingsCommitted(_ context.Context, ids []int64, _ time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ids = append(l.ids, ids...)

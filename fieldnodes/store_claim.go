@@ -116,7 +116,7 @@ func (s *Store) ClaimPending(ctx context.Context, id int64, c Claim) (ClaimResul
 		}
 
 		up := newUpkeepSet()
-		info := nodeInfo{id: node.ID, farm: node.FarmID, profile: node.Profile}
+		info := nodeInfo{id: node.ID, farm: node.FarmID, profile: node.Profile, zoned: node.ZoneID != nil}
 		var readings []Reading
 		for _, k := range msgs {
 			it := &item{msg: mqttlink.NewMessage(k.topic, k.payload, k.at, nil), source: source, event: k.event}

@@ -16,6 +16,12 @@ type upkeepSet struct {
 	latest  map[latestKey]latestVal
 	nodes   map[int64]*nodeState
 	markers []int64
+	// zoned are the nodes in irrigation zones that got readings, which may drive rules, and
+	// when their oldest readings here were committed: the writer writes their upkeep at once,
+	// ahead of the rest (see run).
+	zoned map[int64]time.Time
+	// committed is when the oldest of its readings were committed (zero: not known).
+	committed time.Time
 }
 
 type latestKey struct {
@@ -50,7 +56,7 @@ type nodeState struct {
 }
 
 func newUpkeepSet() *upkeepSet {
-	return &upkeepSet{latest: map[latestKey]latestVal{}, nodes: map[int64]*nodeState{}}
+	return &upkeepSet{latest: map[latestKey]latestVal{}, nodes: map[int64]*nodeState{}, zoned: map[int64]time.Time{}}
 }
 
 func (u *upkeepSet) empty() bool {
@@ -126,6 +132,43 @@ func (u *upkeepSet) merge(o *upkeepSet) {
 		u.node(id).merge(n)
 	}
 	u.markers = append(u.markers, o.markers...)
+	for id, t := range o.zoned {
+		u.markZoned(id, t)
+	}
+	u.committed = earliest(u.committed, o.committed)
+}
+
+// markZoned notes that node id, in an irrigation zone, got readings committed at t.
+func (u *upkeepSet) markZoned(id int64, t time.Time) {
+	u.zoned[id] = earliest(u.zoned[id], t)
+}
+
+// earliest is the earlier of two times, a zero time counting as unknown.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// splitZoned moves the zoned nodes' entries (and marks) out of u into a set of their own.
+func (u *upkeepSet) splitZoned() *upkeepSet {
+	out := newUpkeepSet()
+	out.zoned, u.zoned = u.zoned, out.zoned
+	for id, t := range out.zoned {
+		if n := u.nodes[id]; n != nil {
+			out.nodes[id] = n
+			delete(u.nodes, id)
+		}
+		out.committed = earliest(out.committed, t)
+	}
+	for k, v := range u.latest {
+		if _, ok := out.zoned[k.node]; ok {
+			out.latest[k] = v
+			delete(u.latest, k)
+		}
+	}
+	return out
 }
 
 // readingNodes are the nodes that got readings, ascending.
@@ -236,13 +279,14 @@ type upkeepWriter struct {
 	mu      sync.Mutex
 	pending *upkeepSet
 	wake    chan struct{} // cap 1: something is pending
+	urgent  chan struct{} // cap 1: zoned nodes' upkeep is pending: write it at once
 	room    *sync.Cond    // on mu: pending was taken
 	stopped bool
 }
 
 func newUpkeepWriter(store *Store, log *slog.Logger, listener ReadingsListener, max int, retryMin, retryMax time.Duration, onError func()) *upkeepWriter {
 	w := &upkeepWriter{store: store, log: log, listener: listener, max: max, retryMin: retryMin, retryMax: retryMax, onError: onError,
-		pending: newUpkeepSet(), wake: make(chan struct{}, 1)}
+		pending: newUpkeepSet(), wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
 	w.room = sync.NewCond(&w.mu)
 	return w
 }
@@ -263,6 +307,12 @@ func (w *upkeepWriter) add(set *upkeepSet) {
 	case w.wake <- struct{}{}:
 	default:
 	}
+	if len(set.zoned) > 0 {
+		select {
+		case w.urgent <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // run writes pending sets until ctx ends (nothing more will be added by then), then writes what
@@ -271,13 +321,27 @@ func (w *upkeepWriter) add(set *upkeepSet) {
 // follow one another almost at once, so the listener hears of a commit within milliseconds;
 // as the load grows, writes grow, the rests grow faster, more batches coalesce into each write,
 // and the writer's share of the database falls (a 40 ms write, a whole fleet's latest values,
-// then rests 200 ms) instead of competing with the commits.
+// then rests 200 ms) instead of competing with the commits. The upkeep of nodes in irrigation
+// zones does not wait for that: rules hear of their readings only once it is written, so a
+// second goroutine takes it out of the pending set and writes it at once, on its own (a few
+// rows: a village has far fewer zone probes than readings per second).
 func (w *upkeepWriter) run(ctx, drain context.Context) {
+	var zonedDone sync.WaitGroup
+	zonedDone.Go(func() {
+		for {
+			select {
+			case <-w.urgent:
+				w.flush(ctx, w.takeZoned())
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
 	for {
 		select {
 		case <-w.wake:
 			start := time.Now()
-			w.flush(ctx)
+			w.flush(ctx, w.take(false))
 			d := min(time.Since(start), time.Second) // (d² would overflow past 3 s)
 			select {
 			case <-time.After(min(d*d/(5*time.Millisecond), maxUpkeepRest)):
@@ -288,23 +352,38 @@ func (w *upkeepWriter) run(ctx, drain context.Context) {
 			w.stopped = true
 			w.room.Broadcast()
 			w.mu.Unlock()
-			w.flush(drain)
+			zonedDone.Wait()
+			w.flush(drain, w.take(true))
 			return
 		}
 	}
 }
 
-func (w *upkeepWriter) take() *upkeepSet {
+// take takes what is pending, but for the zoned nodes' upkeep (the other goroutine's) unless
+// all.
+func (w *upkeepWriter) take(all bool) *upkeepSet {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	set := w.pending
 	w.pending = newUpkeepSet()
+	if !all {
+		w.pending = set.splitZoned()
+	}
 	w.room.Broadcast()
 	return set
 }
 
-func (w *upkeepWriter) flush(ctx context.Context) {
-	set := w.take()
+// takeZoned takes the upkeep of the pending set's zoned nodes.
+func (w *upkeepWriter) takeZoned() *upkeepSet {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	set := w.pending.splitZoned()
+	clear(set.zoned)
+	w.room.Broadcast()
+	return set
+}
+
+func (w *upkeepWriter) flush(ctx context.Context, set *upkeepSet) {
 	if set.empty() {
 		return
 	}
@@ -328,12 +407,10 @@ func (w *upkeepWriter) flush(ctx context.Context) {
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, w.retryMax)
-		// What arrived meanwhile goes into the same write.
-		set.merge(w.take())
 	}
 	if w.listener != nil {
 		if ids := set.readingNodes(); len(ids) > 0 {
-			w.listener.ReadingsCommitted(ctx, ids)
+			w.listener.ReadingsCommitted(ctx, ids, set.committed)
 		}
 	}
 }

@@ -92,5 +92,5 @@ func BenchmarkReadingToSend(b *testing.B) {
 	}
 	defer e.Stop()
 	f.readings(node, "soil_vwc", 0.12, 0.13, 0.14)
-	benchLoop(b, f, []irrigation.Valve{v}, func(int) { e.ReadingsCommitted(f.ctx, []int64{node}) })
+	benchLoop(b, f, []irrigation.Valve{v}, func(int) { e.ReadingsCommitted(f.ctx, []int64{node}, time.Time{}) })
 }

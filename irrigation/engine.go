@@ -69,7 +69,7 @@ type Engine struct {
 	metrics  *ruleMetrics
 	svc      service
 	programs programCache
-	// decide is the time from readings being committed (ReadingsCommitted) to a rule's run
+	// decide is the time from readings being committed (by the ingest) to a rule's run
 	// being queued in the outbox.
 	decide prometheus.Histogram
 
@@ -182,16 +182,19 @@ func (e *Engine) compile(r Rule) (*compiled, error) {
 	return c, nil
 }
 
-// ReadingsCommitted notes that nodes got readings and returns at once: the evaluation happens
-// on the engine's own goroutine, and bursts are coalesced into one pass.
-func (e *Engine) ReadingsCommitted(_ context.Context, nodeIDs []int64) {
+// ReadingsCommitted notes that nodes got readings (committed at committedAt; zero: now) and
+// returns at once: the evaluation happens on the engine's own goroutine, and bursts are
+// coalesced into one pass.
+func (e *Engine) ReadingsCommitted(_ context.Context, nodeIDs []int64, committedAt time.Time) {
 	if len(nodeIDs) == 0 {
 		return
 	}
-	committed := e.store.cfg.Now()
+	if committedAt.IsZero() {
+		committedAt = e.store.cfg.Now()
+	}
 	e.mu.Lock()
-	if e.since.IsZero() {
-		e.since = committed
+	if e.since.IsZero() || committedAt.Before(e.since) {
+		e.since = committedAt
 	}
 	if !e.all {
 		for _, id := range nodeIDs {

@@ -122,7 +122,7 @@ func TestRuleFiresOnDrySoilAndRespectsCooldown(t *testing.T) {
 	t.Cleanup(e.Stop)
 
 	f.readings(node, "soil_vwc", 0.150, 0.152, 0.154)
-	e.ReadingsCommitted(f.ctx, []int64{node})
+	e.ReadingsCommitted(f.ctx, []int64{node}, time.Time{})
 	eventually(t, "the rule to start a run", func() bool { return len(f.runsOf(irrigation.OriginRule)) == 1 })
 	run := f.runsOf(irrigation.OriginRule)[0]
 	if run.ValveID != v.ID || run.DurationS != 1200 || run.OriginID == nil || *run.OriginID != r.ID {

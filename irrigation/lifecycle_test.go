@@ -69,7 +69,7 @@ func TestLongRunningPartsStopCleanly(t *testing.T) {
 
 	// A dry zone: the rule fires, the dispatcher sends the open, the controller acks it.
 	f.readings(node, "soil_vwc", 0.12)
-	e.ReadingsCommitted(ctx, []int64{node})
+	e.ReadingsCommitted(ctx, []int64{node}, time.Time{})
 	sent := f.sender.next(t)
 	if sent.UID != c.UID || sent.Cmd.Action != "open" {
 		t.Fatalf("sent %+v", sent)
