@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -59,8 +60,26 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startServer runs `aghali <cmd>` with its own ports and waits until /readyz says yes.
+// startServer runs `aghali <cmd>` with its own ports and waits until /readyz says yes. A port
+// freePort found may be taken by someone else (another test's PostgreSQL, say) before the server
+// binds it: then it tries again with other ports.
 func startServer(t *testing.T, cmd string, env map[string]string, args ...string) *server {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		s, err := launchServer(t, cmd, env, args...)
+		if err == nil {
+			return s
+		}
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			t.Fatalf("aghali %s exited while starting: %v\n%s", cmd, err, s.logs.String())
+		}
+		t.Logf("aghali %s: %v; again with other ports", cmd, err)
+	}
+}
+
+// launchServer is one attempt of startServer; it returns the server's error if it exits while
+// starting.
+func launchServer(t *testing.T, cmd string, env map[string]string, args ...string) (*server, error) {
 	t.Helper()
 	s := &server{t: t, mqtt: freePort(t), done: make(chan error, 1), logs: &syncBuffer{}}
 	httpPort := freePort(t)
@@ -91,15 +110,19 @@ func startServer(t *testing.T, cmd string, env map[string]string, args ...string
 	for {
 		select {
 		case err := <-s.done:
-			s.done <- err
-			t.Fatalf("aghali %s exited while starting: %v\n%s", cmd, err, s.logs.String())
+			s.cancel() // it has exited: nothing for the cleanup to stop
+			s.cancel = nil
+			if err == nil {
+				err = errors.New("exited without an error")
+			}
+			return s, err
 		default:
 		}
 		resp, err := http.Get(s.http + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return s, nil
 			}
 		}
 		if time.Now().After(deadline) {
