@@ -312,19 +312,12 @@ func (g *Ingest) Start(ctx context.Context) error {
 }
 
 func (g *Ingest) repairLoop(ctx context.Context) {
-	t := time.NewTicker(g.cfg.RepairEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			// Another instance's rows are its own for a while: it deletes them within moments.
-			if _, err := g.store.RepairUpkeep(ctx, 30*time.Second); err != nil && ctx.Err() == nil {
-				g.log.Error("node upkeep repair failed", "err", err)
-			}
+	every(ctx, g.cfg.RepairEvery, func() {
+		// Another instance's rows are its own for a while: it deletes them within moments.
+		if _, err := g.store.RepairUpkeep(ctx, 30*time.Second); err != nil && ctx.Err() == nil {
+			g.log.Error("node upkeep repair failed", "err", err)
 		}
-	}
+	})
 }
 
 // Stop stops taking messages, commits and acknowledges what is buffered (trying for up to

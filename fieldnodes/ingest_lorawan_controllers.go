@@ -48,16 +48,7 @@ func (g *Ingest) isController(eui string) bool {
 }
 
 func (g *Ingest) controllerEUILoop(ctx context.Context) {
-	t := time.NewTicker(g.cfg.ControllerRefresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			g.refreshControllerEUIs(ctx)
-		}
-	}
+	every(ctx, g.cfg.ControllerRefresh, func() { g.refreshControllerEUIs(ctx) })
 }
 
 // refreshControllerEUIs reads the controllers' DevEUIs again; on failure the cache keeps what it

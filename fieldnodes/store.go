@@ -136,18 +136,11 @@ func (s *Store) Start(ctx context.Context) error {
 	s.stopped = make(chan struct{})
 	go func() {
 		defer close(s.stopped)
-		t := time.NewTicker(s.cfg.MaintenanceInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := s.maintain(ctx); err != nil && ctx.Err() == nil {
-					s.log.Error("readings maintenance failed", "err", err)
-				}
+		every(ctx, s.cfg.MaintenanceInterval, func() {
+			if err := s.maintain(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("readings maintenance failed", "err", err)
 			}
-		}
+		})
 	}()
 	return nil
 }
