@@ -317,29 +317,50 @@ func (s *Store) writeUpkeep(ctx context.Context, tx pgx.Tx, up *upkeepSet) error
 	if up.empty() {
 		return nil
 	}
+	args, err := s.upkeepArgs(ctx, up)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, upkeepSQL, args...)
+	return err
+}
+
+// upkeepArgs are upkeepSQL's arguments for up.
+func (s *Store) upkeepArgs(ctx context.Context, up *upkeepSet) ([]any, error) {
 	var health [4]int16
 	// The metrics mirrored on the nodes row, in the order of upkeepSQL's $5–$8.
 	for i, name := range [4]string{"battery_v", "battery_pct", "rssi_dbm", "snr_db"} {
 		m, ok, err := s.metric(ctx, name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ok {
 			health[i] = m.id
 		}
 	}
 	a := up.arrays()
-	_, err := tx.Exec(ctx, upkeepSQL,
-		a.lNode, a.lMetric, a.lTS, a.lValue,
+	return []any{a.lNode, a.lMetric, a.lTS, a.lValue,
 		health[0], health[1], health[2], health[3],
 		a.nNode, a.nSeen, a.nGateways, a.nSF, a.nFreq, a.nFCnt, a.nResets, a.nMargin, a.nJoined, a.nDownAt, a.nDownStatus,
-		up.markers, a.nLinkAt)
-	return err
+		up.markers, a.nLinkAt}, nil
 }
 
-// writeUpkeepTx writes a set of node upkeep in its own transaction.
+// writeUpkeepTx writes a set of node upkeep in its own transaction, in one round trip, and
+// commits it without waiting for the WAL flush (the readings it derives from were committed
+// durably): a crash that loses it also loses the deletion of its node_upkeep_pending markers,
+// so RepairUpkeep redoes it.
 func (s *Store) writeUpkeepTx(ctx context.Context, up *upkeepSet) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error { return s.writeUpkeep(ctx, tx, up) })
+	if up.empty() {
+		return nil
+	}
+	args, err := s.upkeepArgs(ctx, up)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{} // one implicit transaction
+	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
+	b.Queue(upkeepSQL, args...)
+	return s.db.SendBatch(ctx, b).Close()
 }
 
 // RepairUpkeep finishes the node upkeep that a crashed ingest had committed readings for but not
