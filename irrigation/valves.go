@@ -317,18 +317,25 @@ func (t *txn) valveInfo(ctx context.Context, id int64) (lockedValve, error) {
 // lockZoneValve locks the valve that waters a zone for rules and schedules: the first (lowest
 // id) of the zone's valves.
 func (t *txn) lockZoneValve(ctx context.Context, zoneID int64) (lockedValve, error) {
-	var id int64
-	if err := t.lockFarmOf(ctx, `SELECT farm_id FROM zones WHERE id = $1`, zoneID); err != nil {
+	// The zone's farm lock, then its first valve's row, in one round trip and in that order (the
+	// farm first, as everywhere; a valve's zone is on its controller's farm).
+	b := &pgx.Batch{}
+	b.Queue(`SELECT farm_id, pg_advisory_xact_lock($2::int4, (farm_id % 2147483647)::int4) FROM zones WHERE id = $1`,
+		zoneID, int32(farmLockKey))
+	b.Queue(`SELECT `+lockedValveColumns+`
+		FROM valves v JOIN controllers c ON c.id = v.controller_id
+		WHERE v.id = (SELECT id FROM valves WHERE zone_id = $1 ORDER BY id LIMIT 1) FOR UPDATE OF v`, zoneID)
+	br := t.tx.SendBatch(ctx, b)
+	defer br.Close()
+	var farmID int64
+	if err := br.QueryRow().Scan(&farmID, nil); err != nil {
 		return lockedValve{}, interpretError(err, fmt.Sprintf("zone %d", zoneID))
 	}
-	err := t.tx.QueryRow(ctx, `SELECT id FROM valves WHERE zone_id = $1 ORDER BY id LIMIT 1`, zoneID).Scan(&id)
+	v, err := scanLockedValve(br.QueryRow())
 	if errors.Is(err, pgx.ErrNoRows) {
 		return lockedValve{}, fmt.Errorf("zone %d: %w", zoneID, errNoValve)
 	}
-	if err != nil {
-		return lockedValve{}, interpretError(err, "valve of zone")
-	}
-	return t.lockValve(ctx, id)
+	return v, interpretError(err, "valve of zone")
 }
 
 // errNoValve: a zone that rules or schedules want to water has no valve.
