@@ -2,36 +2,27 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/aghali/aghali/fieldnodes"
-	"github.com/aghali/aghali/fieldnodes/loadgen"
 	"github.com/aghali/aghali/fieldnodes/mqttlink"
-	"github.com/aghali/aghali/geo"
 	"github.com/aghali/aghali/irrigation"
-	"github.com/aghali/aghali/migrations/pgcluster"
 )
 
-// benchCommands is `aghali bench commands`: it runs `aghali serve` as a subprocess with its
 // embedded broker, keeps an ingest load of --ingest-rate native messages per second (4 readings
 // each) going, and starts --runs irrigation runs at --run-rate per second, each on its own valve
-// of a zone fed by a water source (so every run goes through the interlocks: farm lock,
 // admission, outbox, NOTIFY). For each it measures the time from calling StartRun (as the rule
 // engine, scheduler and API do) to the open command arriving at the controller's MQTT
 // connection, and reports p50/p90/p99/max, next to the server's own queued→published histogram.
@@ -108,34 +99,13 @@ func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error)
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	if b.dbURL == "" {
-		cluster, err := pgcluster.New(pgcluster.Config{Dir: filepath.Join(dir, "pg"), Trust: true, Settings: map[string]string{
-			"shared_buffers": "512MB", "max_wal_size": "8GB", "checkpoint_timeout": "30min", "max_connections": "200",
-		}})
-		if err != nil {
-			return res, err
-		}
-		if err := cluster.Start(ctx); err != nil {
-			return res, err
-		}
-		defer func() { _ = cluster.Destroy(context.Background()) }()
-		if err := cluster.CreateDatabase(ctx, "aghali"); err != nil {
-			return res, err
-		}
-		b.dbURL = cluster.URL("aghali")
-	}
-	if _, err := migrate(ctx, b.dbURL, slog.New(slog.DiscardHandler)); err != nil {
-		return res, err
-	}
-	pool, err := geo.OpenPool(ctx, b.dbURL, 8)
+	db, err := openBenchDB(ctx, dir, b.dbURL)
 	if err != nil {
 		return res, err
 	}
-	defer pool.Close()
-	if err := pool.QueryRow(ctx, `SELECT 'fsync=' || current_setting('fsync') || ', synchronous_commit=' ||
-		current_setting('synchronous_commit')`).Scan(&res.dbSettings); err != nil {
-		return res, err
-	}
+	defer db.close()
+	b.dbURL, res.dbSettings = db.url, db.settings
+	pool := db.pool
 
 	// The ingest load and the server: the ingest benchmark's machinery.
 	window := time.Duration(float64(b.runs)/b.runRate*float64(time.Second)) + 10*time.Second
@@ -171,72 +141,29 @@ func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error)
 		return res, err
 	}
 	var mu sync.Mutex
-	var acks sync.WaitGroup
-	defer acks.Wait()
 	started := make(map[string]time.Time, b.runs)  // uid/channel → when StartRun was called
 	returned := make(map[string]time.Time, b.runs) // … and when it returned
 	arrived := make(map[string]*arrival, b.runs)
-	for _, l := range links {
-		if err := l.link.Subscribe("aghali/controllers/"+l.uid+"/cmd", func(m mqttlink.Message) {
-			at := time.Now()
-			var c fieldnodes.Command
-			_ = json.Unmarshal(m.Payload, &c)
-			key := fmt.Sprintf("%s/%d", l.uid, c.Valve)
-			mu.Lock()
-			if a := arrived[key]; a != nil {
-				a.count++
-			} else {
-				arrived[key] = &arrival{at: at, count: 1}
-			}
-			mu.Unlock()
-			m.Ack()
-			// Answer as a controller does, so the server does not send it again.
-			acks.Go(func() {
-				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				defer cancel()
-				_ = l.link.Publish(actx, "aghali/controllers/"+l.uid+"/ack", 1, false, []byte(`{"id":"`+c.ID+`","status":"ok"}`))
-			})
-		}); err != nil {
-			return res, err
+	stopControllers, err := answerCommands(ctx, links, func(key string, _ fieldnodes.Command, at time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		if a := arrived[key]; a != nil {
+			a.count++
+		} else {
+			arrived[key] = &arrival{at: at, count: 1}
 		}
-		if err := l.link.Start(ctx); err != nil {
-			return res, fmt.Errorf("controller %s: %w", l.uid, err)
-		}
-		defer l.link.Stop()
+	})
+	if err != nil {
+		return res, err
 	}
+	defer stopControllers()
 
 	// Ingest load, paced, for the whole window.
-	pctx, stopIngest := context.WithCancel(ctx)
-	defer stopIngest()
-	var ingestWG sync.WaitGroup
-	var ingestErr atomic.Value
-	if b.ingestRate > 0 {
-		for i := range b.conns {
-			p, err := loadgen.Dial(ctx, loadgen.Config{URL: ing.brokerURL, ClientID: fmt.Sprintf("%s-%d", ing.pubUser, i),
-				Username: ing.pubUser, Password: ing.pubPass, Window: ing.window, RetryInterval: 50 * time.Millisecond})
-			if err != nil {
-				return res, fmt.Errorf("ingest publisher %d: %w", i, err)
-			}
-			defer p.Close()
-			ingestWG.Go(func() {
-				start := time.Now()
-				var buf []byte
-				for k := i; k < ing.messages && pctx.Err() == nil; k += b.conns {
-					if d := time.Until(start.Add(time.Duration(float64(k) / b.ingestRate * float64(time.Second)))); d > 0 {
-						time.Sleep(d)
-					}
-					buf = ing.payload(buf[:0], k)
-					if err := p.Publish(pctx, "aghali/nodes/"+ing.uid(k%b.nodes)+"/up", append([]byte(nil), buf...)); err != nil {
-						if pctx.Err() == nil {
-							ingestErr.Store(err)
-						}
-						return
-					}
-				}
-			})
-		}
-		time.Sleep(2 * time.Second) // let the ingest reach its pace
+	stopIngest, err := ing.pacedLoad(ctx, b.conns, b.ingestRate)
+	if err != nil {
+		return res, err
 	}
+	defer stopIngest()
 	// The floor under any durable decision, measured under the same load.
 	if res.commit, err = commitReference(ctx, pool, 200); err != nil {
 		return res, err
@@ -275,9 +202,7 @@ func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error)
 	res.window = time.Since(t0)
 	storedAfter, _ := server.storedReadings()
 	res.readings = storedAfter - storedBefore
-	stopIngest()
-	ingestWG.Wait()
-	if err, _ := ingestErr.Load().(error); err != nil {
+	if err := stopIngest(); err != nil {
 		return res, fmt.Errorf("ingest load: %w", err)
 	}
 	mu.Lock()

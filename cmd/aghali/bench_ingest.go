@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -28,8 +27,6 @@ import (
 	"github.com/aghali/aghali/fieldnodes"
 	"github.com/aghali/aghali/fieldnodes/loadgen"
 	"github.com/aghali/aghali/fieldnodes/mqtttest"
-	"github.com/aghali/aghali/geo"
-	"github.com/aghali/aghali/migrations/pgcluster"
 )
 
 // benchIngest is `aghali bench ingest`: it runs `aghali serve` as a subprocess (so that the
@@ -138,35 +135,12 @@ func (o *ingestBench) run(ctx context.Context) (res ingestResult, err error) {
 		return res, err
 	}
 	defer os.RemoveAll(o.dir)
-	if o.dbURL == "" {
-		cluster, err := pgcluster.New(pgcluster.Config{Dir: filepath.Join(o.dir, "pg"), Trust: true, Settings: map[string]string{
-			// Durable (fsync, synchronous commit: the server's defaults); sized so that the run
-			// is not about checkpoints.
-			"shared_buffers": "512MB", "max_wal_size": "8GB", "checkpoint_timeout": "30min", "max_connections": "200",
-		}})
-		if err != nil {
-			return res, err
-		}
-		if err := cluster.Start(ctx); err != nil {
-			return res, err
-		}
-		defer func() { _ = cluster.Destroy(context.Background()) }()
-		if err := cluster.CreateDatabase(ctx, "aghali"); err != nil {
-			return res, err
-		}
-		o.dbURL = cluster.URL("aghali")
-	}
-	if _, err := migrate(ctx, o.dbURL, slog.New(slog.DiscardHandler)); err != nil {
+	db, err := openBenchDB(ctx, o.dir, o.dbURL)
+	if err != nil {
 		return res, err
 	}
-	if o.pool, err = geo.OpenPool(ctx, o.dbURL, 8); err != nil {
-		return res, err
-	}
-	defer o.pool.Close()
-	if err := o.pool.QueryRow(ctx, `SELECT 'fsync=' || current_setting('fsync') || ', synchronous_commit=' ||
-		current_setting('synchronous_commit')`).Scan(&res.dbSettings); err != nil {
-		return res, err
-	}
+	defer db.close()
+	o.dbURL, o.pool, res.dbSettings = db.url, db.pool, db.settings
 	if err := o.setUpFarm(ctx); err != nil {
 		return res, err
 	}
