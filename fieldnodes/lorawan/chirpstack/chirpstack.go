@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"math"
 	"time"
 
 	"github.com/aghali/aghali/fieldnodes/codec"
@@ -77,19 +76,9 @@ func Parse(ev string, payload []byte) (lorawan.Event, error) {
 	default:
 		return lorawan.Event{}, ErrIgnored
 	}
-	trimmed := bytes.TrimSpace(payload)
-	if len(trimmed) == 0 {
-		return lorawan.Event{}, codec.Errorf(Name, codec.ReasonSyntax, "empty payload")
-	}
-	if !json.Valid(trimmed) {
-		return lorawan.Event{}, codec.Errorf(Name, codec.ReasonSyntax, "not JSON")
-	}
-	if trimmed[0] != '{' {
-		return lorawan.Event{}, codec.Errorf(Name, codec.ReasonSchema, "want a JSON object")
-	}
 	var e event
-	if err := json.Unmarshal(trimmed, &e); err != nil {
-		return lorawan.Event{}, schemaError(err)
+	if err := lorawan.DecodeObject(Name, payload, &e); err != nil {
+		return lorawan.Event{}, err
 	}
 	if e.DeviceInfo == nil || e.DeviceInfo.DevEUI == "" {
 		return lorawan.Event{}, codec.Errorf(Name, codec.ReasonSchema, "deviceInfo.devEui missing")
@@ -115,7 +104,7 @@ func Parse(ev string, payload []byte) (lorawan.Event, error) {
 		}
 		gws := make([]lorawan.Gateway, 0, len(e.RxInfo))
 		for _, rx := range e.RxInfo {
-			if !finite(rx.RSSI) || !finite(rx.SNR) {
+			if !lorawan.Finite(rx.RSSI) || !lorawan.Finite(rx.SNR) {
 				return lorawan.Event{}, codec.Errorf(Name, codec.ReasonValue, "rxInfo: rssi or snr out of range")
 			}
 			gws = append(gws, lorawan.Gateway{ID: rx.GatewayID, RSSI: rx.RSSI, SNR: rx.SNR})
@@ -129,7 +118,7 @@ func Parse(ev string, payload []byte) (lorawan.Event, error) {
 			}
 		}
 	case lorawan.KindStatus:
-		if !finite(e.Margin) || !finite(e.BatteryLevel) {
+		if !lorawan.Finite(e.Margin) || !lorawan.Finite(e.BatteryLevel) {
 			return lorawan.Event{}, codec.Errorf(Name, codec.ReasonValue, "margin or batteryLevel out of range")
 		}
 		out.MarginDB = e.Margin
@@ -150,14 +139,4 @@ func Parse(ev string, payload []byte) (lorawan.Event, error) {
 		out.FCntDown, out.DownlinkID = e.FCntDown, e.QueueItemID
 	}
 	return out, nil
-}
-
-func finite(p *float64) bool { return p == nil || !math.IsNaN(*p) && !math.IsInf(*p, 0) }
-
-func schemaError(err error) error {
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) && typ.Field != "" {
-		return codec.Errorf(Name, codec.ReasonSchema, "%s: wrong type (JSON %s)", typ.Field, typ.Value)
-	}
-	return codec.Errorf(Name, codec.ReasonSchema, "%v", err)
 }

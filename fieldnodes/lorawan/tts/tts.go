@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -92,19 +91,9 @@ func Parse(ev string, payload []byte) (lorawan.Event, error) {
 	default:
 		return lorawan.Event{}, ErrIgnored
 	}
-	trimmed := bytes.TrimSpace(payload)
-	if len(trimmed) == 0 {
-		return lorawan.Event{}, codec.Errorf(Name, codec.ReasonSyntax, "empty payload")
-	}
-	if !json.Valid(trimmed) {
-		return lorawan.Event{}, codec.Errorf(Name, codec.ReasonSyntax, "not JSON")
-	}
-	if trimmed[0] != '{' {
-		return lorawan.Event{}, codec.Errorf(Name, codec.ReasonSchema, "want a JSON object")
-	}
 	var m message
-	if err := json.Unmarshal(trimmed, &m); err != nil {
-		return lorawan.Event{}, schemaError(err)
+	if err := lorawan.DecodeObject(Name, payload, &m); err != nil {
+		return lorawan.Event{}, err
 	}
 	if m.EndDeviceIDs == nil || m.EndDeviceIDs.DeviceID == "" {
 		return lorawan.Event{}, codec.Errorf(Name, codec.ReasonSchema, "end_device_ids.device_id missing")
@@ -141,7 +130,7 @@ func Parse(ev string, payload []byte) (lorawan.Event, error) {
 			if rssi == nil {
 				rssi = rx.ChannelRSSI
 			}
-			if !finite(rssi) || !finite(rx.SNR) {
+			if !lorawan.Finite(rssi) || !lorawan.Finite(rx.SNR) {
 				return lorawan.Event{}, codec.Errorf(Name, codec.ReasonValue, "rx_metadata: rssi or snr out of range")
 			}
 			gws = append(gws, lorawan.Gateway{ID: rx.GatewayIDs.GatewayID, RSSI: rssi, SNR: rx.SNR})
@@ -158,7 +147,7 @@ func Parse(ev string, payload []byte) (lorawan.Event, error) {
 			out.Link.FrequencyHz = hz
 		}
 		if b := u.LastBatteryPercentage; b != nil && b.Value != nil {
-			if !finite(b.Value) || *b.Value < 0 || *b.Value > 100 {
+			if !lorawan.Finite(b.Value) || *b.Value < 0 || *b.Value > 100 {
 				return lorawan.Event{}, codec.Errorf(Name, codec.ReasonValue, "last_battery_percentage %g is not a percentage", *b.Value)
 			}
 			out.BatteryPct = b.Value
@@ -204,14 +193,4 @@ func downlinkID(lists ...[]string) string {
 		}
 	}
 	return ""
-}
-
-func finite(p *float64) bool { return p == nil || !math.IsNaN(*p) && !math.IsInf(*p, 0) }
-
-func schemaError(err error) error {
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) && typ.Field != "" {
-		return codec.Errorf(Name, codec.ReasonSchema, "%s: wrong type (JSON %s)", typ.Field, typ.Value)
-	}
-	return codec.Errorf(Name, codec.ReasonSchema, "%v", err)
 }
