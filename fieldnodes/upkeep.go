@@ -276,17 +276,17 @@ type upkeepWriter struct {
 	retryMax time.Duration
 	onError  func()
 
-	mu      sync.Mutex
-	pending *upkeepSet
-	wake    chan struct{} // cap 1: something is pending
-	urgent  chan struct{} // cap 1: zoned nodes' upkeep is pending: write it at once
-	room    *sync.Cond    // on mu: pending was taken
-	stopped bool
+	mu        sync.Mutex
+	pending   *upkeepSet
+	wake      chan struct{} // cap 1: something is pending
+	zonedWake chan struct{} // cap 1: zoned nodes' upkeep is pending: write it at once
+	room      *sync.Cond    // on mu: pending was taken
+	stopped   bool
 }
 
 func newUpkeepWriter(store *Store, log *slog.Logger, listener ReadingsListener, max int, retryMin, retryMax time.Duration, onError func()) *upkeepWriter {
 	w := &upkeepWriter{store: store, log: log, listener: listener, max: max, retryMin: retryMin, retryMax: retryMax, onError: onError,
-		pending: newUpkeepSet(), wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
+		pending: newUpkeepSet(), wake: make(chan struct{}, 1), zonedWake: make(chan struct{}, 1)}
 	w.room = sync.NewCond(&w.mu)
 	return w
 }
@@ -309,7 +309,7 @@ func (w *upkeepWriter) add(set *upkeepSet) {
 	}
 	if len(set.zoned) > 0 {
 		select {
-		case w.urgent <- struct{}{}:
+		case w.zonedWake <- struct{}{}:
 		default:
 		}
 	}
@@ -330,7 +330,7 @@ func (w *upkeepWriter) run(ctx, drain context.Context) {
 	zonedDone.Go(func() {
 		for {
 			select {
-			case <-w.urgent:
+			case <-w.zonedWake:
 				w.flush(ctx, w.takeZoned())
 			case <-ctx.Done():
 				return

@@ -22,7 +22,7 @@ func TestUpkeepZonedNodesAreTakenApart(t *testing.T) {
 	second.markZoned(1, t0.Add(time.Minute+time.Second))
 	w.add(second)
 	select {
-	case <-w.urgent:
+	case <-w.zonedWake:
 	default:
 		t.Fatal("zoned readings did not signal the zoned writer")
 	}
