@@ -120,23 +120,19 @@ func (t *txn) enqueue(ctx context.Context, s *Store, c newCommand) (queued, erro
 	q := queued{id: uuid.NewString(), expiresAt: t.now.Add(ttl)}
 	// The NOTIFY that wakes the dispatchers goes with the insert (delivered at commit; several
 	// in one transaction are delivered once).
-	_, err := t.tx.Exec(ctx, `INSERT INTO commands (id, controller_id, run_id, action, valve, duration_s, created_at,
+	t.tx.later("queue command", `INSERT INTO commands (id, controller_id, run_id, action, valve, duration_s, created_at,
 			expires_at, state, next_attempt_at, reason, after_id)
 		SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'pending', $7, $9, $10 FROM (SELECT pg_notify($11, '')) AS wake`,
 		q.id, c.controllerID, c.runID, c.action, c.valve, c.durationS, t.now, q.expiresAt, c.reason, c.after, commandsChannel)
-	if err != nil {
-		return queued{}, interpretError(err, "queue command")
-	}
 	return q, nil
 }
 
 // supersedeCloses retires the closes still in flight for a controller channel, so that they
-// cannot overtake an open queued after them.
-func (t *txn) supersedeCloses(ctx context.Context, controllerID int64, channel int, why string) error {
-	_, err := t.tx.Exec(ctx, `UPDATE commands SET state = 'expired', reason = $3
+// cannot overtake an open queued after them. The write goes with the next statement.
+func (t *txn) supersedeCloses(controllerID int64, channel int, why string) {
+	t.tx.later("supersede closes", `UPDATE commands SET state = 'expired', reason = $3
 		WHERE controller_id = $1 AND valve = $2 AND action = 'close' AND state IN ('pending', 'sent')`,
 		controllerID, channel, why)
-	return interpretError(err, "supersede closes")
 }
 
 // closeInFlight reports whether a close for this controller channel is pending or sent.
@@ -179,9 +175,8 @@ func (t *txn) valveOfCommand(ctx context.Context, c Command) (int64, error) {
 	return id, interpretError(err, "valve of command")
 }
 
-func (t *txn) markExpired(ctx context.Context, id, reason string) error {
-	_, err := t.tx.Exec(ctx, `UPDATE commands SET state = 'expired', reason = $2 WHERE id = $1`, id, reason)
-	return interpretError(err, "expire command")
+func (t *txn) markExpired(id, reason string) {
+	t.tx.later("expire command", `UPDATE commands SET state = 'expired', reason = $2 WHERE id = $1`, id, reason)
 }
 
 func (t *txn) markAcked(ctx context.Context, id string, at time.Time) error {
@@ -253,23 +248,20 @@ func (t *txn) claimDue(ctx context.Context, limit int) ([]claimedCommand, error)
 }
 
 // markSent records a publish: the command waits for its ack until next, then is resent.
-func (t *txn) markSent(ctx context.Context, id string, at, next time.Time) error {
-	_, err := t.tx.Exec(ctx, `UPDATE commands SET state = 'sent', attempts = attempts + 1, sent_at = $2,
+func (t *txn) markSent(id string, at, next time.Time) {
+	t.tx.later("record send", `UPDATE commands SET state = 'sent', attempts = attempts + 1, sent_at = $2,
 		next_attempt_at = $3 WHERE id = $1`, id, at, next)
-	return interpretError(err, "record send")
 }
 
 // markSendFailed records a publish that failed; the command is tried again at next.
-func (t *txn) markSendFailed(ctx context.Context, id string, next time.Time, reason string) error {
-	_, err := t.tx.Exec(ctx, `UPDATE commands SET attempts = attempts + 1, next_attempt_at = $2, reason = $3
+func (t *txn) markSendFailed(id string, next time.Time, reason string) {
+	t.tx.later("record failed send", `UPDATE commands SET attempts = attempts + 1, next_attempt_at = $2, reason = $3
 		WHERE id = $1`, id, next, reason)
-	return interpretError(err, "record failed send")
 }
 
 // postpone moves a command's next attempt without counting one.
-func (t *txn) postpone(ctx context.Context, id string, next time.Time) error {
-	_, err := t.tx.Exec(ctx, `UPDATE commands SET next_attempt_at = $2 WHERE id = $1`, id, next)
-	return interpretError(err, "postpone command")
+func (t *txn) postpone(id string, next time.Time) {
+	t.tx.later("postpone command", `UPDATE commands SET next_attempt_at = $2 WHERE id = $1`, id, next)
 }
 
 // nextDue returns when the earliest command in flight is due (ok false: none is). One waiting

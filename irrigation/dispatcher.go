@@ -237,9 +237,7 @@ func (d *Dispatcher) dispatchBatch(ctx context.Context) (sent, claimed int, err 
 		// What this transaction records (sent, attempts) may be lost in a database crash
 		// without harm: the command is then sent again and the controller drops the repeated
 		// id. Not waiting for the WAL flush keeps the next batch from waiting behind it.
-		if _, err := t.tx.Exec(dbCtx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return interpretError(err, "dispatch transaction")
-		}
+		t.tx.later("dispatch transaction", `SET LOCAL synchronous_commit = off`)
 		cmds, err := t.claimDue(dbCtx, d.cfg.BatchSize)
 		if err != nil {
 			return err
@@ -251,9 +249,7 @@ func (d *Dispatcher) dispatchBatch(ctx context.Context) (sent, claimed int, err 
 			switch {
 			case c.afterState != nil && (*c.afterState == CommandExpired || *c.afterState == CommandRejected):
 				reason := fmt.Sprintf("not sent: the command it waited for, %s, %s", *c.AfterID, *c.afterState)
-				if err := t.markExpired(dbCtx, c.ID, reason); err != nil {
-					return err
-				}
+				t.markExpired(c.ID, reason)
 				c.Reason = reason
 				expired = append(expired, c)
 				continue
@@ -268,18 +264,14 @@ func (d *Dispatcher) dispatchBatch(ctx context.Context) (sent, claimed int, err 
 				if c.DownlinkStatus != nil {
 					reason += fmt.Sprintf("; the network server's last word on its downlink: %s", *c.DownlinkStatus)
 				}
-				if err := t.markExpired(dbCtx, c.ID, reason); err != nil {
-					return err
-				}
+				t.markExpired(c.ID, reason)
 				c.Reason = reason
 				expired = append(expired, c)
 				continue
 			case ctx.Err() != nil:
 				continue // stopping: leave it for the next dispatcher
 			case failed[c.ControllerID]:
-				if err := t.postpone(dbCtx, c.ID, d.retryAt(now, c)); err != nil {
-					return err
-				}
+				t.postpone(c.ID, d.retryAt(now, c))
 				continue
 			}
 			serr := d.send(ctx, c)
@@ -288,14 +280,10 @@ func (d *Dispatcher) dispatchBatch(ctx context.Context) (sent, claimed int, err 
 				failed[c.ControllerID] = true
 				d.metrics.sendErrors.Inc()
 				d.log.Warn("send command", "command", c.ID, "controller", c.controllerUID, "attempt", c.Attempts+1, "err", serr)
-				if err := t.markSendFailed(dbCtx, c.ID, d.retryAt(after, c), fmt.Sprintf("publish attempt %d failed: %v", c.Attempts+1, serr)); err != nil {
-					return err
-				}
+				t.markSendFailed(c.ID, d.retryAt(after, c), fmt.Sprintf("publish attempt %d failed: %v", c.Attempts+1, serr))
 				continue
 			}
-			if err := t.markSent(dbCtx, c.ID, after, d.retryAt(after, c)); err != nil {
-				return err
-			}
+			t.markSent(c.ID, after, d.retryAt(after, c))
 			sent++
 			d.metrics.sent.WithLabelValues(c.Action).Inc()
 			if c.Attempts == 0 {

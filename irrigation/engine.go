@@ -505,10 +505,10 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 	case rz.Action == rule.ActionIrrigate && watered:
 		return false, nil // a rule of higher priority is watering the zone already
 	}
-	var run Run
+	var run startedRun
 	next, acted := step.Next, step.Act
 	err := e.store.withTx(ctx, func(t *txn) error {
-		enabled, st, err := t.lockRuleState(ctx, ruleID, zoneID)
+		enabled, st, valve, err := t.lockToAct(ctx, ruleID, zoneID, rz.Action == rule.ActionIrrigate)
 		if errors.Is(err, ErrNotFound) {
 			return errNotFired // deleted meanwhile
 		}
@@ -523,7 +523,7 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 		switch {
 		case rz.Action == rule.ActionIrrigate:
 			d.Action = DecisionIrrigate
-			run, err = e.fire(ctx, t, z, rz, ev, &d)
+			run, err = e.fire(ctx, t, z, rz, ev, &d, valve)
 			if err != nil {
 				return err
 			}
@@ -594,8 +594,8 @@ type committedKey struct{}
 var errCannotWater = errors.New("zone cannot be watered as the rule asks")
 
 // fire starts an irrigate rule's run in the transaction that locked its state, and fills the
-// decision. A zone without a valve gets an alert and no run (Run.ID 0).
-func (e *Engine) fire(ctx context.Context, t *txn, z *zoneContext, rz ruleOnZone, ev *evaluated, d *Decision) (Run, error) {
+// decision. A zone without a valve gets an alert and no run (ID 0).
+func (e *Engine) fire(ctx context.Context, t *txn, z *zoneContext, rz ruleOnZone, ev *evaluated, d *Decision, valve zoneValve) (startedRun, error) {
 	s := e.store
 	duration := rz.DurationS
 	amount := rule.FormatDuration(time.Duration(duration) * time.Second)
@@ -613,30 +613,30 @@ func (e *Engine) fire(ctx context.Context, t *txn, z *zoneContext, rz ruleOnZone
 				dd.Action, dd.Reason = DecisionSkip, msg
 				return recordDecision(ctx, t2.tx, dd)
 			}); err != nil {
-				return Run{}, err
+				return startedRun{}, err
 			}
-			return Run{}, errCannotWater
+			return startedRun{}, errCannotWater
 		}
 		duration = secs
 		amount = fmt.Sprintf("%g mm (%s at %g mm/h, efficiency %g)", rz.DepthMM,
 			rule.FormatDuration(time.Duration(secs)*time.Second), *z.rate, z.eff())
 	}
 	reason := fmt.Sprintf("rule %q: %s; water %s", rz.Name, ev.explain, amount)
-	v, err := t.lockZoneValve(ctx, z.id)
+	v, err := valve.v, valve.err
 	if errors.Is(err, errNoValve) {
 		d.Action, d.Reason = DecisionSkip, reason+"; the zone has no valve"
-		return Run{}, t.raiseAlert(ctx, s, Alert{FarmID: z.farmID, Kind: AlertZoneWithoutValve, Severity: SeverityWarning,
+		return startedRun{}, t.raiseAlert(ctx, s, Alert{FarmID: z.farmID, Kind: AlertZoneWithoutValve, Severity: SeverityWarning,
 			Subject: subjectZone(z.id),
 			Message: fmt.Sprintf("Rule %q would water zone %d (%s) but the zone has no valve.", rz.Name, z.id, ev.explain)})
 	}
 	if err != nil {
-		return Run{}, err
+		return startedRun{}, err
 	}
 	id := rz.ID
 	run, err := t.startRun(ctx, s, v, RunRequest{ValveID: v.id, DurationS: duration, Origin: OriginRule, OriginID: &id,
 		Reason: reason})
 	if err != nil {
-		return Run{}, err
+		return startedRun{}, err
 	}
 	d.Reason = run.Reason
 	d.RunID = &run.ID
@@ -644,8 +644,37 @@ func (e *Engine) fire(ctx context.Context, t *txn, z *zoneContext, rz ruleOnZone
 	return run, nil
 }
 
+// zoneValve is the zone's valve locked to water it, or why it could not be.
+type zoneValve struct {
+	v   lockedValve
+	err error
+}
+
+// lockToAct takes the locks a rule needs to act on a zone, in one round trip: its memory of the
+// zone (lockRuleState) and, to water, the zone's farm and valve (lockZoneValve), in that order.
+// The valve's error is returned apart: the rule's state decides first whether it matters.
+func (t *txn) lockToAct(ctx context.Context, ruleID, zoneID int64, water bool) (enabled bool, st rule.State, v zoneValve, err error) {
+	if !water {
+		enabled, st, err = t.lockRuleState(ctx, ruleID, zoneID)
+		return enabled, st, v, err
+	}
+	b := &pgx.Batch{}
+	queueRuleStateLock(b, ruleID, zoneID)
+	queueZoneValveLock(b, zoneID, t.now)
+	br := t.tx.SendBatch(ctx, b)
+	defer br.Close()
+	if enabled, st, err = readRuleStateLock(br); err != nil {
+		return false, st, v, err
+	}
+	v.v, v.err = readZoneValveLock(br, zoneID)
+	if cerr := br.Close(); v.err == nil && cerr != nil {
+		return false, st, v, interpretError(cerr, fmt.Sprintf("zone %d", zoneID))
+	}
+	return enabled, st, v, nil
+}
+
 // finishAct writes what an act leaves behind — the rule's memory of the zone, the decision, the
-// zone's alerts it resolves — in one round trip.
+// zone's alerts it resolves — with the commit.
 func (t *txn) finishAct(ctx context.Context, ruleID, zoneID int64, st rule.State, reason string, d Decision, resolve []string) error {
 	facts, err := json.Marshal(d.Facts)
 	if err != nil {
@@ -654,20 +683,16 @@ func (t *txn) finishAct(ctx context.Context, ruleID, zoneID int64, st rule.State
 	if d.Facts == nil {
 		facts = []byte("{}")
 	}
-	b := &pgx.Batch{}
-	b.Queue(`UPDATE rule_states SET holding_since = $3, armed = $4, active = $5, last_fired_at = $6, evaluated_at = $7,
+	t.tx.later("record the act", `UPDATE rule_states SET holding_since = $3, armed = $4, active = $5, last_fired_at = $6, evaluated_at = $7,
 			reason = $8 WHERE rule_id = $1 AND zone_id = $2`,
 		ruleID, zoneID, st.HoldingSince, st.Armed, st.Active, st.LastFired, t.now, reason)
-	b.Queue(`INSERT INTO irrigation_decisions (farm_id, zone_id, at, origin, origin_id, action, reason, run_id,
+	t.tx.later("record the decision", `INSERT INTO irrigation_decisions (farm_id, zone_id, at, origin, origin_id, action, reason, run_id,
 			duration_s, depth_mm, volume_l, facts)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		d.FarmID, d.ZoneID, d.At, d.Origin, d.OriginID, d.Action, d.Reason, d.RunID, nullInt(d.DurationS), d.DepthMM, d.VolumeL, facts)
 	if len(resolve) > 0 {
-		b.Queue(`UPDATE alerts SET resolved_at = $4 WHERE farm_id = $1 AND kind = ANY($2) AND subject = $3 AND resolved_at IS NULL`,
+		t.tx.later("resolve the zone's alerts", `UPDATE alerts SET resolved_at = $4 WHERE farm_id = $1 AND kind = ANY($2) AND subject = $3 AND resolved_at IS NULL`,
 			d.FarmID, resolve, subjectZone(zoneID), t.now)
-	}
-	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
-		return interpretError(err, "record the act")
 	}
 	return nil
 }

@@ -273,9 +273,7 @@ func (t *txn) launch(ctx context.Context, r waitingRun) error {
 	}
 	// A close still queued for this valve (an orphan, or a failed run's) must not reach the
 	// controller after this open.
-	if err := t.supersedeCloses(ctx, v.controllerID, v.channel, fmt.Sprintf("superseded by run %d", r.id)); err != nil {
-		return err
-	}
+	t.supersedeCloses(v.controllerID, v.channel, fmt.Sprintf("superseded by run %d", r.id))
 	ch, dur, id := v.channel, r.durationS, r.id
 	cmd, err := t.enqueue(ctx, t.s, newCommand{controllerID: v.controllerID, runID: &id, action: ActionOpen,
 		valve: &ch, durationS: &dur, reason: "start run", after: after, transport: v.transport})
@@ -284,10 +282,10 @@ func (t *txn) launch(ctx context.Context, r waitingRun) error {
 	}
 	note := fmt.Sprintf("open command %s queued for %s channel %d, %d s, expires %s%s",
 		cmd.id, v.controllerUID, v.channel, dur, cmd.expiresAt.Format(time.RFC3339), behind)
-	_, err = t.tx.Exec(ctx, `WITH u AS (UPDATE irrigation_runs SET state = 'starting', wait_reason = '', updated_at = $2
+	t.tx.later("admit run", `WITH u AS (UPDATE irrigation_runs SET state = 'starting', wait_reason = '', updated_at = $2
 			WHERE id = $1 RETURNING id)
 		INSERT INTO run_events (run_id, at, state, note) SELECT id, $2, 'starting', $3 FROM u`, r.id, t.now, note)
-	return interpretError(err, "admit run")
+	return nil
 }
 
 // actuator is a pump or master valve of a water source.

@@ -121,16 +121,20 @@ func (s *Store) CreateOverride(ctx context.Context, req OverrideRequest) (Overri
 			if err != nil {
 				return err
 			}
-			r, err := t.startRun(ctx, s, v, RunRequest{ValveID: v.id, DurationS: req.DurationS, Origin: OriginUser,
+			st, err := t.startRun(ctx, s, v, RunRequest{ValveID: v.id, DurationS: req.DurationS, Origin: OriginUser,
 				RequestedBy: req.By.UserID, Reason: what, override: &o})
 			if err != nil {
 				return err
 			}
-			run = &r
-			o.RunID = &r.ID
-			if _, err := t.tx.Exec(ctx, `UPDATE irrigation_overrides SET run_id = $2 WHERE id = $1`, o.ID, r.ID); err != nil {
+			o.RunID = &st.ID
+			if _, err := t.tx.Exec(ctx, `UPDATE irrigation_overrides SET run_id = $2 WHERE id = $1`, o.ID, st.ID); err != nil {
 				return interpretError(err, "override run")
 			}
+			r, err := t.run(ctx, st.ID)
+			if err != nil {
+				return err
+			}
+			run = &r
 		}
 		out = o
 		return nil

@@ -424,14 +424,29 @@ func saveRuleState(ctx context.Context, q querier, ruleID, zoneID int64, st rule
 
 // lockRuleState locks a rule's memory of a zone (creating it) and reads it with whether the rule
 // is still enabled, in one statement; it is the rule's lock for acting on that zone (lock
-// order: rule, then valve). A deleted rule is ErrNotFound.
+// order: rule, then farm and valve). A deleted rule is ErrNotFound.
 func (t *txn) lockRuleState(ctx context.Context, ruleID, zoneID int64) (enabled bool, st rule.State, err error) {
-	err = t.tx.QueryRow(ctx, `WITH r AS (SELECT enabled FROM rules WHERE id = $1),
+	b := &pgx.Batch{}
+	queueRuleStateLock(b, ruleID, zoneID)
+	br := t.tx.SendBatch(ctx, b)
+	enabled, st, err = readRuleStateLock(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = interpretError(cerr, "lock rule state")
+	}
+	return enabled, st, err
+}
+
+// queueRuleStateLock queues lockRuleState's statement on b; readRuleStateLock reads its result.
+func queueRuleStateLock(b *pgx.Batch, ruleID, zoneID int64) {
+	b.Queue(`WITH r AS (SELECT enabled FROM rules WHERE id = $1),
 		st AS (INSERT INTO rule_states (rule_id, zone_id) SELECT $1, $2 FROM r
 			ON CONFLICT (rule_id, zone_id) DO UPDATE SET rule_id = EXCLUDED.rule_id
 			RETURNING holding_since, armed, active, last_fired_at)
-		SELECT r.enabled, st.holding_since, st.armed, st.active, st.last_fired_at FROM r, st`, ruleID, zoneID).
-		Scan(&enabled, &st.HoldingSince, &st.Armed, &st.Active, &st.LastFired)
+		SELECT r.enabled, st.holding_since, st.armed, st.active, st.last_fired_at FROM r, st`, ruleID, zoneID)
+}
+
+func readRuleStateLock(br pgx.BatchResults) (enabled bool, st rule.State, err error) {
+	err = br.QueryRow().Scan(&enabled, &st.HoldingSince, &st.Armed, &st.Active, &st.LastFired)
 	return enabled, st, interpretError(err, "lock rule state")
 }
 

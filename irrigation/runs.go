@@ -180,60 +180,96 @@ func (s *Store) StartRun(ctx context.Context, req RunRequest) (Run, error) {
 		if err != nil {
 			return err
 		}
-		run, err = t.startRun(ctx, s, v, req)
+		st, err := t.startRun(ctx, s, v, req)
+		if err != nil {
+			return err
+		}
+		run, err = t.run(ctx, st.ID)
 		return err
 	})
 	return run, err
 }
 
-// startRun is StartRun inside a transaction that has locked the valve (and so its farm).
-func (t *txn) startRun(ctx context.Context, s *Store, v lockedValve, req RunRequest) (Run, error) {
-	if err := validateRunRequest(&req); err != nil {
-		return Run{}, err
-	}
-	if v.role != RoleZone {
-		return Run{}, invalid("valve_id", "valve %d is the %s of a water source; it is switched with the zones it feeds", v.id, v.role)
-	}
-	if v.zoneID == nil {
-		return Run{}, invalid("valve_id", "valve %d waters no zone", v.id)
-	}
-	if v.liveRunID != nil {
-		return Run{}, fmt.Errorf("valve %d already has run %d: %w", v.id, *v.liveRunID, ErrBusy)
-	}
-	// The zone's limits, and what may forbid watering at all: an emergency stop, a hold.
-	var maxRuntime, minOff int
-	var lastEnd *time.Time
-	var stop, hold struct {
+// startedRun is a run startRun has queued, as its callers record it.
+type startedRun struct {
+	ID        int64
+	DurationS int    // capped to the zone's max runtime
+	Reason    string // with the cap noted
+}
+
+// zoneLimits are what startRun checks a zone's run against: its limits, and what may forbid
+// watering at all (an emergency stop of its farm, a hold on it). They are read under the valve's
+// lock, with the id the run will have (drawn then, so that the run's writes can go with the
+// commit).
+type zoneLimits struct {
+	zoneID             int64
+	maxRuntime, minOff int
+	lastEnd            *time.Time // of the zone's last run that started
+	stop, hold         struct {
 		id     *int64
 		by     *string
 		reason *string
 		at     *time.Time
 	}
-	err := t.tx.QueryRow(ctx, `SELECT z.max_runtime_s, z.min_off_s,
-			(SELECT max(ended_at) FROM irrigation_runs WHERE zone_id = z.id AND started_at IS NOT NULL),
-			s.id, s.stopped_by_name, s.reason, s.stopped_at, o.id, o.by_name, o.reason, o.ends_at
-		FROM zones z
-		LEFT JOIN irrigation_stops s ON s.farm_id = z.farm_id AND s.released_at IS NULL
-		LEFT JOIN LATERAL (SELECT id, by_name, reason, ends_at FROM irrigation_overrides
-			WHERE zone_id = z.id AND mode = 'hold' AND cancelled_at IS NULL AND ends_at > $2 ORDER BY id LIMIT 1) o ON true
-		WHERE z.id = $1`, *v.zoneID, t.now).Scan(&maxRuntime, &minOff, &lastEnd,
-		&stop.id, &stop.by, &stop.reason, &stop.at, &hold.id, &hold.by, &hold.reason, &hold.at)
+	nextRunID int64
+}
+
+// zoneLimitsSQL reads a zone's limits ($1 the zone, $2 now); scanZoneLimits scans its row.
+const zoneLimitsSQL = `SELECT z.max_runtime_s, z.min_off_s,
+		(SELECT max(ended_at) FROM irrigation_runs WHERE zone_id = z.id AND started_at IS NOT NULL),
+		s.id, s.stopped_by_name, s.reason, s.stopped_at, o.id, o.by_name, o.reason, o.ends_at,
+		nextval(pg_get_serial_sequence('irrigation_runs', 'id'))
+	FROM zones z
+	LEFT JOIN irrigation_stops s ON s.farm_id = z.farm_id AND s.released_at IS NULL
+	LEFT JOIN LATERAL (SELECT id, by_name, reason, ends_at FROM irrigation_overrides
+		WHERE zone_id = z.id AND mode = 'hold' AND cancelled_at IS NULL AND ends_at > $2 ORDER BY id LIMIT 1) o ON true
+	WHERE z.id = $1`
+
+func scanZoneLimits(row pgx.Row, zoneID int64) (*zoneLimits, error) {
+	l := &zoneLimits{zoneID: zoneID}
+	err := row.Scan(&l.maxRuntime, &l.minOff, &l.lastEnd, &l.stop.id, &l.stop.by, &l.stop.reason, &l.stop.at,
+		&l.hold.id, &l.hold.by, &l.hold.reason, &l.hold.at, &l.nextRunID)
 	if err != nil {
-		return Run{}, interpretError(err, "zone of valve")
+		return nil, interpretError(err, "zone of valve")
 	}
-	if stop.id != nil {
-		return Run{}, fmt.Errorf("stopped by %s at %s (%s): %w", *stop.by, stop.at.Format(time.RFC3339), *stop.reason, ErrEmergencyStop)
+	return l, nil
+}
+
+// startRun is StartRun inside a transaction that has locked the valve (and so its farm).
+func (t *txn) startRun(ctx context.Context, s *Store, v lockedValve, req RunRequest) (startedRun, error) {
+	if err := validateRunRequest(&req); err != nil {
+		return startedRun{}, err
 	}
-	if hold.id != nil {
-		return Run{}, fmt.Errorf("zone %d is held closed by %s until %s (override %d: %s): %w", *v.zoneID, *hold.by,
-			hold.at.Format(time.RFC3339), *hold.id, *hold.reason, ErrHeld)
+	if v.role != RoleZone {
+		return startedRun{}, invalid("valve_id", "valve %d is the %s of a water source; it is switched with the zones it feeds", v.id, v.role)
 	}
-	if req.Origin != OriginUser && minOff > 0 && lastEnd != nil {
-		if rest := t.now.Sub(*lastEnd); rest < time.Duration(minOff)*time.Second {
-			return Run{}, fmt.Errorf("zone %d has rested %s of its %d s after the last run: %w",
-				*v.zoneID, rest.Round(time.Second), minOff, ErrBusy)
+	if v.zoneID == nil {
+		return startedRun{}, invalid("valve_id", "valve %d waters no zone", v.id)
+	}
+	if v.liveRunID != nil {
+		return startedRun{}, fmt.Errorf("valve %d already has run %d: %w", v.id, *v.liveRunID, ErrBusy)
+	}
+	lim := v.limits // read with the valve's lock, when lockZoneValve took it
+	if lim == nil || lim.zoneID != *v.zoneID {
+		var err error
+		if lim, err = scanZoneLimits(t.tx.QueryRow(ctx, zoneLimitsSQL, *v.zoneID, t.now), *v.zoneID); err != nil {
+			return startedRun{}, err
 		}
 	}
+	if lim.stop.id != nil {
+		return startedRun{}, fmt.Errorf("stopped by %s at %s (%s): %w", *lim.stop.by, lim.stop.at.Format(time.RFC3339), *lim.stop.reason, ErrEmergencyStop)
+	}
+	if lim.hold.id != nil {
+		return startedRun{}, fmt.Errorf("zone %d is held closed by %s until %s (override %d: %s): %w", *v.zoneID, *lim.hold.by,
+			lim.hold.at.Format(time.RFC3339), *lim.hold.id, *lim.hold.reason, ErrHeld)
+	}
+	if req.Origin != OriginUser && lim.minOff > 0 && lim.lastEnd != nil {
+		if rest := t.now.Sub(*lim.lastEnd); rest < time.Duration(lim.minOff)*time.Second {
+			return startedRun{}, fmt.Errorf("zone %d has rested %s of its %d s after the last run: %w",
+				*v.zoneID, rest.Round(time.Second), lim.minOff, ErrBusy)
+		}
+	}
+	id, maxRuntime := lim.nextRunID, lim.maxRuntime
 	reason := req.Reason
 	duration := req.DurationS
 	if duration > maxRuntime {
@@ -245,29 +281,25 @@ func (t *txn) startRun(ctx context.Context, s *Store, v lockedValve, req RunRequ
 	if req.override != nil {
 		priority, overrideID = 1, &req.override.ID
 	}
-	var id int64
-	err = t.tx.QueryRow(ctx, `WITH r AS (
-			INSERT INTO irrigation_runs (zone_id, valve_id, origin, origin_id, requested_by, reason,
+	t.tx.later("insert run", `WITH r AS (
+			INSERT INTO irrigation_runs (id, zone_id, valve_id, origin, origin_id, requested_by, reason,
 				state, duration_s, created_at, updated_at, water_source_id, flow_lpm, priority, override_id)
-			VALUES ($1, $2, $3, $4, $5, $6, 'planned', $7, $8, $8, $9, $10, $11, $12) RETURNING id),
-		e AS (INSERT INTO run_events (run_id, at, state, note) SELECT id, $8, 'planned', $6 FROM r)
-		SELECT id FROM r`,
-		*v.zoneID, v.id, req.Origin, req.OriginID, req.RequestedBy, reason, duration, t.now,
-		v.sourceID, v.nominalFlow, priority, overrideID).Scan(&id)
-	if err != nil {
-		return Run{}, interpretError(err, "insert run")
-	}
+			OVERRIDING SYSTEM VALUE
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'planned', $8, $9, $9, $10, $11, $12, $13) RETURNING id)
+		INSERT INTO run_events (run_id, at, state, note) SELECT id, $9, 'planned', $7 FROM r`,
+		id, *v.zoneID, v.id, req.Origin, req.OriginID, req.RequestedBy, reason, duration, t.now,
+		v.sourceID, v.nominalFlow, priority, overrideID)
 	t.known = &v // launch need not read it again
 	defer func() { t.known = nil }()
 	if v.sourceID == nil {
 		if err := t.launch(ctx, waitingRun{id: id, durationS: duration, valveID: v.id}); err != nil {
-			return Run{}, err
+			return startedRun{}, err
 		}
 	} else if err := t.admitQueue(ctx, v.farmID, *v.sourceID); err != nil {
-		return Run{}, err
+		return startedRun{}, err
 	}
 	s.metrics.runsStarted.WithLabelValues(req.Origin).Inc()
-	return t.run(ctx, id)
+	return startedRun{ID: id, DurationS: duration, Reason: reason}, nil
 }
 
 // StopRun closes a run's valve: it queues a close and moves the run to closing. A run whose
@@ -346,18 +378,14 @@ func (t *txn) stopRun(ctx context.Context, s *Store, v lockedValve, r Run, note 
 		}
 		if err == nil && open.State == CommandPending && open.Attempts == 0 {
 			// Never sent: nothing to undo at the controller.
-			if err := t.markExpired(ctx, open.ID, "cancelled before it was sent: "+note); err != nil {
-				return Run{}, err
-			}
+			t.markExpired(open.ID, "cancelled before it was sent: "+note)
 			if err := t.endRun(ctx, r.ID, RunAborted, note); err != nil {
 				return Run{}, err
 			}
 			return t.run(ctx, r.ID)
 		}
 		if err == nil && (open.State == CommandPending || open.State == CommandSent) {
-			if err := t.markExpired(ctx, open.ID, "superseded by a close: "+note); err != nil {
-				return Run{}, err
-			}
+			t.markExpired(open.ID, "superseded by a close: "+note)
 		}
 	}
 	// Open, or an open that may have reached the controller: close it.

@@ -494,10 +494,10 @@ func (sc *Scheduler) handle(ctx context.Context, id int64, plan *occurrencePlan)
 }
 
 // startCycle starts a run of seconds on the schedule's zone.
-func (sc *Scheduler) startCycle(ctx context.Context, t *txn, s Schedule, origin string, seconds int, reason string) (Run, error) {
+func (sc *Scheduler) startCycle(ctx context.Context, t *txn, s Schedule, origin string, seconds int, reason string) (startedRun, error) {
 	v, err := t.lockZoneValve(ctx, s.ZoneID)
 	if err != nil {
-		return Run{}, err
+		return startedRun{}, err
 	}
 	id := s.ID
 	run, err := t.startRun(ctx, sc.store, v, RunRequest{ValveID: v.id, DurationS: seconds, Origin: origin, OriginID: &id, Reason: reason})

@@ -133,7 +133,7 @@ const commandsChannel = "aghali_irrigation_commands"
 // command. The dispatcher locks only commands, and never waits on a run or valve while holding
 // them, so no cycle can form.
 type txn struct {
-	tx     pgx.Tx
+	tx     *pipeTx
 	s      *Store
 	now    time.Time
 	notify bool // wake the dispatchers at commit
@@ -144,7 +144,7 @@ type txn struct {
 
 // withTx runs fn in a transaction and commits when it returns nil.
 func (s *Store) withTx(ctx context.Context, fn func(t *txn) error) error {
-	tx, err := s.db.Begin(ctx)
+	tx, err := beginPipeTx(ctx, s.db)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -154,9 +154,7 @@ func (s *Store) withTx(ctx context.Context, fn func(t *txn) error) error {
 		return err
 	}
 	if t.notify {
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, commandsChannel); err != nil {
-			return fmt.Errorf("notify dispatchers: %w", err)
-		}
+		tx.later("notify dispatchers", `SELECT pg_notify($1, '')`, commandsChannel)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return interpretError(err, "commit")

@@ -251,7 +251,8 @@ type lockedValve struct {
 	holdUntil     *time.Time // actuators: on until at least then; nil: off
 	holdCommand   *string
 	liveRunID     *int64
-	transport     string // the controller's
+	transport     string      // the controller's
+	limits        *zoneLimits // its zone's, when read with the lock (lockZoneValve), for one run
 }
 
 const lockedValveColumns = `v.id, v.controller_id, c.uid, c.farm_id, v.channel, v.zone_id, v.role,
@@ -314,19 +315,32 @@ func (t *txn) valveInfo(ctx context.Context, id int64) (lockedValve, error) {
 	return v, interpretError(err, fmt.Sprintf("valve %d", id))
 }
 
-// lockZoneValve locks the valve that waters a zone for rules and schedules: the first (lowest
-// id) of the zone's valves.
+// lockZoneValve locks the valve that waters a zone for rules and schedules (the first, lowest
+// id, of the zone's valves) and reads the zone's limits for startRun, in one round trip.
 func (t *txn) lockZoneValve(ctx context.Context, zoneID int64) (lockedValve, error) {
-	// The zone's farm lock, then its first valve's row, in one round trip and in that order (the
-	// farm first, as everywhere; a valve's zone is on its controller's farm).
 	b := &pgx.Batch{}
+	queueZoneValveLock(b, zoneID, t.now)
+	br := t.tx.SendBatch(ctx, b)
+	v, err := readZoneValveLock(br, zoneID)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = interpretError(cerr, fmt.Sprintf("zone %d", zoneID))
+	}
+	return v, err
+}
+
+// queueZoneValveLock queues on b the zone's farm lock, then its first valve's row lock (the farm
+// first, as everywhere; a valve's zone is on its controller's farm), then the read of the zone's
+// limits; readZoneValveLock reads their results.
+func queueZoneValveLock(b *pgx.Batch, zoneID int64, now time.Time) {
 	b.Queue(`SELECT farm_id, pg_advisory_xact_lock($2::int4, (farm_id % 2147483647)::int4) FROM zones WHERE id = $1`,
 		zoneID, int32(farmLockKey))
 	b.Queue(`SELECT `+lockedValveColumns+`
 		FROM valves v JOIN controllers c ON c.id = v.controller_id
 		WHERE v.id = (SELECT id FROM valves WHERE zone_id = $1 ORDER BY id LIMIT 1) FOR UPDATE OF v`, zoneID)
-	br := t.tx.SendBatch(ctx, b)
-	defer br.Close()
+	b.Queue(zoneLimitsSQL, zoneID, now)
+}
+
+func readZoneValveLock(br pgx.BatchResults, zoneID int64) (lockedValve, error) {
 	var farmID int64
 	if err := br.QueryRow().Scan(&farmID, nil); err != nil {
 		return lockedValve{}, interpretError(err, fmt.Sprintf("zone %d", zoneID))
@@ -335,7 +349,13 @@ func (t *txn) lockZoneValve(ctx context.Context, zoneID int64) (lockedValve, err
 	if errors.Is(err, pgx.ErrNoRows) {
 		return lockedValve{}, fmt.Errorf("zone %d: %w", zoneID, errNoValve)
 	}
-	return v, interpretError(err, "valve of zone")
+	if err != nil {
+		return lockedValve{}, interpretError(err, "valve of zone")
+	}
+	if v.limits, err = scanZoneLimits(br.QueryRow(), zoneID); err != nil {
+		return lockedValve{}, err
+	}
+	return v, nil
 }
 
 // errNoValve: a zone that rules or schedules want to water has no valve.

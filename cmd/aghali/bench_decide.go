@@ -85,7 +85,7 @@ type decideBench struct {
 
 type decideResult struct {
 	latencies           []time.Duration // reading published → open at the controller, in probe order
-	server              []time.Duration // per run, from the server's records: readings committed → command published
+	server              []decideRecord  // per run, from the server's records: readings committed → command published
 	missing, duplicates int
 	probeRate           float64 // dry readings actually published per second
 	readings            float64 // readings committed by the server meanwhile
@@ -340,27 +340,37 @@ func (b *decideBench) zoneTheLoad(ctx context.Context, pool *pgxpool.Pool, irr *
 // committedToPublished reads, per run a rule started on the bench farms, the time from the
 // readings it was decided on being committed (as the engine was told: the decision's
 // readings_committed_at) to its open command being published (the command's sent_at), in the
-// order the runs were decided, leaving out the first warmup.
-func committedToPublished(ctx context.Context, pool *pgxpool.Pool, farms []int64, warmup int) ([]time.Duration, error) {
-	rows, err := pool.Query(ctx, `SELECT c.sent_at - (d.facts->>$2)::timestamptz
-		FROM irrigation_decisions d JOIN commands c ON c.run_id = d.run_id AND c.action = 'open'
+// order the runs were decided, leaving out the first warmup; and where that time went.
+func committedToPublished(ctx context.Context, pool *pgxpool.Pool, farms []int64, warmup int) ([]decideRecord, error) {
+	rows, err := pool.Query(ctx, `SELECT (d.facts->>$2)::timestamptz, d.at, r.created_at, c.sent_at
+		FROM irrigation_decisions d JOIN irrigation_runs r ON r.id = d.run_id
+		JOIN commands c ON c.run_id = d.run_id AND c.action = 'open'
 		WHERE d.farm_id = ANY($1) AND d.origin = 'rule' AND d.action = 'irrigate' AND d.facts ? $2 AND c.sent_at IS NOT NULL
 		ORDER BY d.id`, farms, irrigation.FactReadingsCommittedAt)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []time.Duration
+	var out []decideRecord
 	for i := 0; rows.Next(); i++ {
-		var d time.Duration
-		if err := rows.Scan(&d); err != nil {
+		var committed, evaluating, acting, sent time.Time
+		if err := rows.Scan(&committed, &evaluating, &acting, &sent); err != nil {
 			return nil, err
 		}
 		if i >= warmup {
-			out = append(out, d)
+			out = append(out, decideRecord{committed: committed, total: sent.Sub(committed),
+				toEval: evaluating.Sub(committed), toAct: acting.Sub(evaluating), toSent: sent.Sub(acting)})
 		}
 	}
 	return out, rows.Err()
+}
+
+// decideRecord is one run's way from its readings' commit to its open command's publication:
+// waiting for the engine (committed → evaluating: the decision's time), gathering facts and
+// evaluating (→ acting: the run's creation), and acting, committing and dispatching (→ sent).
+type decideRecord struct {
+	committed                    time.Time
+	total, toEval, toAct, toSent time.Duration
 }
 
 // histogram summarises one of the server's latency histograms.
@@ -422,7 +432,27 @@ func (r *decideResult) print(w io.Writer, b *decideBench) {
 		b.ingestRate, b.nodes, load, r.readings, r.window.Seconds(), r.readings/r.window.Seconds())
 	fmt.Fprintf(w, "reading committed → open command published (server's records per run: decision's readings_committed_at → command's sent_at), %d runs after %d of warm-up:\n",
 		len(r.server), b.warmup)
-	fmt.Fprintf(w, "  %s\n", quantiles(r.server))
+	part := func(f func(decideRecord) time.Duration) []time.Duration {
+		out := make([]time.Duration, len(r.server))
+		for i, rec := range r.server {
+			out[i] = f(rec)
+		}
+		return out
+	}
+	fmt.Fprintf(w, "  %s\n", quantiles(part(func(x decideRecord) time.Duration { return x.total })))
+	fmt.Fprintf(w, "  of which committed → evaluating   %s\n", quantiles(part(func(x decideRecord) time.Duration { return x.toEval })))
+	fmt.Fprintf(w, "           evaluating → acting     %s\n", quantiles(part(func(x decideRecord) time.Duration { return x.toAct })))
+	fmt.Fprintf(w, "           acting → published      %s\n", quantiles(part(func(x decideRecord) time.Duration { return x.toSent })))
+	if len(r.server) > 0 {
+		slow := slices.Clone(r.server)
+		slices.SortFunc(slow, func(x, y decideRecord) int { return int(y.total - x.total) })
+		t0 := r.server[0].committed
+		fmt.Fprintf(w, "  slowest (at s after the first, total = waiting + evaluating + acting):")
+		for _, x := range slow[:min(8, len(slow))] {
+			fmt.Fprintf(w, " %.1fs %s=%s+%s+%s;", x.committed.Sub(t0).Seconds(), ms(x.total), ms(x.toEval), ms(x.toAct), ms(x.toSent))
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "reading published → open command at the controller (end to end: MQTT, the ingest's batching, the above, MQTT), %d readings:\n", len(r.latencies))
 	fmt.Fprintf(w, "  %s\n", quantiles(r.latencies))
 	fmt.Fprintf(w, "server, readings committed → run queued (aghali_irrigation_decide_seconds): %s\n", r.decide)
