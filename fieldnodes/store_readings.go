@@ -264,28 +264,6 @@ func (s *Store) ZoneAggregate(ctx context.Context, zoneID int64, metric, agg str
 	return value, n, nil
 }
 
-// ZonesOfNodes returns the distinct zones (ascending) the given nodes are in; nodes without a
-// zone add nothing.
-func (s *Store) ZonesOfNodes(ctx context.Context, nodeIDs []int64) ([]int64, error) {
-	out := []int64{}
-	if len(nodeIDs) == 0 {
-		return out, nil
-	}
-	rows, err := s.db.Query(ctx, `SELECT DISTINCT zone_id FROM nodes WHERE id = ANY($1) AND zone_id IS NOT NULL ORDER BY 1`, nodeIDs)
-	if err != nil {
-		return nil, fmt.Errorf("zones of nodes: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("zones of nodes: %w", err)
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
-}
-
 // Metrics returns the metrics catalogue: contract metrics first, then unknown ones, by name.
 func (s *Store) Metrics(ctx context.Context) ([]Metric, error) {
 	rows, err := s.db.Query(ctx, `SELECT name, unit, known FROM metrics ORDER BY known DESC, name`)

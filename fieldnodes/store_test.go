@@ -332,12 +332,6 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 		t.Errorf("bad aggregate: %v", err)
 	}
 
-	zones, err := s.ZonesOfNodes(ctx, []int64{a, b, c, 99999})
-	must(t, err)
-	if fmt.Sprint(zones) != fmt.Sprint([]int64{f.zoneA}) {
-		t.Errorf("ZonesOfNodes = %v", zones)
-	}
-
 	latest, err := s.Latest(ctx, f.farmID)
 	must(t, err)
 	if len(latest) != 3 || latest[a]["soil_vwc"].Value != 0.20 || latest[b]["air_temp_c"].Value != 25 || !latest[c]["soil_vwc"].TS.Equal(now.Add(-5*time.Minute)) {

@@ -126,6 +126,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		return fmt.Errorf("irrigation: dispatcher: listen: %w", err)
 	}
 	err = d.svc.start(ctx, func(ctx context.Context) {
+		defer d.store.onCommandsQueued(d.wake)()
 		var wg sync.WaitGroup
 		wg.Go(func() { d.listen(ctx, conn) })
 		d.loop(ctx)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,8 +23,6 @@ type ZoneReadings interface {
 	// ZoneAggregate is agg (mean, min, max or last) of metric over the readings of the zone's
 	// nodes taken since since, and how many readings that was.
 	ZoneAggregate(ctx context.Context, zoneID int64, metric, agg string, since time.Time) (value float64, n int, err error)
-	// ZonesOfNodes returns the zones the nodes are in.
-	ZonesOfNodes(ctx context.Context, nodeIDs []int64) ([]int64, error)
 }
 
 // Leadership tells whether this instance is the one that runs the periodic decisions.
@@ -72,6 +71,11 @@ type Engine struct {
 	// decide is the time from readings being committed (by the ingest) to a rule's run
 	// being queued in the outbox.
 	decide prometheus.Histogram
+
+	// events counts the passes for fresh readings under way; the periodic pass gives way to them.
+	events   atomic.Int32
+	idle     chan struct{} // poked when events falls to 0
+	periodic atomic.Bool   // a periodic pass is under way
 
 	mu      sync.Mutex
 	pending map[int64]struct{} // nodes with readings not yet evaluated
@@ -129,6 +133,7 @@ func NewEngine(store *Store, readings Readings, cfg EngineConfig) (*Engine, erro
 		programs: programCache{m: map[string]*rule.Program{}},
 		pending:  map[int64]struct{}{},
 		wake:     make(chan struct{}, 1),
+		idle:     make(chan struct{}, 1),
 	}, nil
 }
 
@@ -226,7 +231,9 @@ func (e *Engine) takePending() (nodes []int64, all bool, since time.Time) {
 //
 // Passes run concurrently, up to Workers at once: readings that arrive while a pass is acting
 // (its transactions wait on fsync, on a farm's lock) are evaluated at once by another, not
-// after it. Readings that arrive while every slot is busy coalesce into the next pass.
+// after it. Readings that arrive while every slot is busy coalesce into the next pass. The
+// periodic pass is a background one: it evaluates one zone at a time and gives way to the
+// passes for fresh readings, whose decisions are the ones somebody waits for.
 func (e *Engine) Start(ctx context.Context) error {
 	return e.svc.start(ctx, func(ctx context.Context) {
 		ticker := time.NewTicker(e.cfg.Interval)
@@ -254,7 +261,9 @@ func (e *Engine) Start(ctx context.Context) error {
 				return
 			case <-e.wake:
 				// Take the pending nodes only once a slot is free, so they coalesce meanwhile.
+				e.events.Add(1)
 				ok := pass(func(ctx context.Context) (int, error) {
+					defer e.eventDone()
 					nodes, all, since := e.takePending()
 					tctx := context.WithValue(ctx, committedKey{}, since)
 					if all {
@@ -263,11 +272,17 @@ func (e *Engine) Start(ctx context.Context) error {
 					return e.EvaluateNodes(tctx, nodes)
 				})
 				if !ok {
+					e.eventDone()
 					return
 				}
 			case <-ticker.C:
-				if e.cfg.Leader == nil || e.cfg.Leader.IsLeader() {
-					if !pass(e.EvaluateAll) {
+				// One periodic pass at a time: one still giving way is not doubled.
+				if (e.cfg.Leader == nil || e.cfg.Leader.IsLeader()) && e.periodic.CompareAndSwap(false, true) {
+					ok := pass(func(ctx context.Context) (int, error) {
+						defer e.periodic.Store(false)
+						return e.evaluate(ctx, allZones, true)
+					})
+					if !ok {
 						return
 					}
 				}
@@ -282,11 +297,7 @@ func (e *Engine) Stop() { e.svc.stop() }
 // EvaluateAll evaluates every enabled rule on every zone it applies to, and returns how many
 // acted.
 func (e *Engine) EvaluateAll(ctx context.Context) (int, error) {
-	rzs, err := e.store.rulesOfZones(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	return e.evaluate(ctx, rzs)
+	return e.evaluate(ctx, allZones, false)
 }
 
 // EvaluateNodes evaluates the enabled rules of the zones of these nodes.
@@ -294,11 +305,7 @@ func (e *Engine) EvaluateNodes(ctx context.Context, nodeIDs []int64) (int, error
 	if len(nodeIDs) == 0 {
 		return 0, nil
 	}
-	zones, err := e.readings.ZonesOfNodes(ctx, nodeIDs)
-	if err != nil {
-		return 0, fmt.Errorf("zones of nodes: %w", err)
-	}
-	return e.EvaluateZones(ctx, zones)
+	return e.evaluate(ctx, zonesOfNodes(nodeIDs), false)
 }
 
 // EvaluateZones evaluates the enabled rules of these zones (their own and their farms').
@@ -306,17 +313,16 @@ func (e *Engine) EvaluateZones(ctx context.Context, zoneIDs []int64) (int, error
 	if len(zoneIDs) == 0 {
 		return 0, nil
 	}
-	rzs, err := e.store.rulesOfZones(ctx, zoneIDs)
-	if err != nil {
-		return 0, err
-	}
-	return e.evaluate(ctx, rzs)
+	return e.evaluate(ctx, zonesByID(zoneIDs), false)
 }
 
-// evaluate evaluates rules grouped by zone, several zones at once.
-func (e *Engine) evaluate(ctx context.Context, rzs []ruleOnZone) (int, error) {
-	if len(rzs) == 0 {
-		return 0, nil
+// evaluate evaluates the rules of the selected zones, grouped by zone, several zones at once;
+// a background evaluation one at a time, each after the passes for fresh readings under way
+// (waiting at most maxGiveWay for them, so that it cannot be starved).
+func (e *Engine) evaluate(ctx context.Context, sel zoneSelection, background bool) (int, error) {
+	rzs, contexts, err := e.store.toEvaluate(ctx, sel)
+	if err != nil || len(rzs) == 0 {
+		return 0, err
 	}
 	byZone := map[int64][]ruleOnZone{}
 	var zones []int64
@@ -326,10 +332,6 @@ func (e *Engine) evaluate(ctx context.Context, rzs []ruleOnZone) (int, error) {
 		}
 		byZone[rz.zoneID] = append(byZone[rz.zoneID], rz)
 	}
-	contexts, err := e.store.zoneContexts(ctx, zones)
-	if err != nil {
-		return 0, err
-	}
 	src := newLiveFacts(e.store, e.readings, e.weather, e.balance)
 	var (
 		mu    sync.Mutex
@@ -338,7 +340,11 @@ func (e *Engine) evaluate(ctx context.Context, rzs []ruleOnZone) (int, error) {
 		wg    sync.WaitGroup
 		next  = make(chan int64)
 	)
-	for range min(e.cfg.Workers, len(zones)) {
+	workers := e.cfg.Workers
+	if background {
+		workers = 1
+	}
+	for range min(workers, len(zones)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -346,6 +352,9 @@ func (e *Engine) evaluate(ctx context.Context, rzs []ruleOnZone) (int, error) {
 				z := contexts[id]
 				if z == nil {
 					continue // deleted meanwhile
+				}
+				if background {
+					e.giveWay(ctx)
 				}
 				zctx, cancel := context.WithTimeout(ctx, e.cfg.ZoneTimeout)
 				n, err := e.evaluateZone(zctx, src, z, byZone[id])
@@ -368,6 +377,34 @@ func (e *Engine) evaluate(ctx context.Context, rzs []ruleOnZone) (int, error) {
 	close(next)
 	wg.Wait()
 	return acted, errors.Join(errs...)
+}
+
+// maxGiveWay bounds how long the periodic pass waits for the passes for fresh readings before
+// each zone.
+const maxGiveWay = 100 * time.Millisecond
+
+// giveWay waits until no pass for fresh readings is under way, or maxGiveWay.
+func (e *Engine) giveWay(ctx context.Context) {
+	if e.events.Load() == 0 {
+		return
+	}
+	timer := time.NewTimer(maxGiveWay)
+	defer timer.Stop()
+	for e.events.Load() > 0 {
+		select {
+		case <-e.idle:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (e *Engine) eventDone() {
+	if e.events.Add(-1) == 0 {
+		poke(e.idle)
+	}
 }
 
 // evaluated is one rule's evaluation on a zone.

@@ -138,6 +138,10 @@ func (s *Store) zoneContexts(ctx context.Context, ids []int64) (map[int64]*zoneC
 	if err != nil {
 		return nil, interpretError(err, "zones")
 	}
+	return s.scanZoneContexts(rows)
+}
+
+func (s *Store) scanZoneContexts(rows pgx.Rows) (map[int64]*zoneContext, error) {
 	defer rows.Close()
 	out := map[int64]*zoneContext{}
 	for rows.Next() {

@@ -108,9 +108,9 @@ func (t *pipeTx) Commit(ctx context.Context) error {
 	if t.done {
 		return errors.New("transaction already ended")
 	}
-	if !t.begun {
+	if !t.begun && len(t.pending) == 1 { // only the BEGIN: nothing to send
 		t.release()
-		return nil // nothing reached the server
+		return nil
 	}
 	b := &pgx.Batch{}
 	b.Queue("COMMIT")

@@ -382,33 +382,68 @@ type ruleOnZone struct {
 	lastReason string // what the last recorded evaluation said
 }
 
-// rulesOfZones loads the enabled rules that apply to zones (every zone when zoneIDs is nil):
+// zoneSelection is the zones an evaluation pass looks at: an SQL condition on zones z, with
+// its argument as $1.
+type zoneSelection struct {
+	where string
+	arg   any // nil: none
+}
+
+var allZones = zoneSelection{where: "true"}
+
+func zonesByID(ids []int64) zoneSelection { return zoneSelection{where: "z.id = ANY($1)", arg: ids} }
+
+func zonesOfNodes(nodeIDs []int64) zoneSelection {
+	return zoneSelection{where: "z.id IN (SELECT zone_id FROM nodes WHERE id = ANY($1))", arg: nodeIDs}
+}
+
+func (z zoneSelection) args() []any {
+	if z.arg == nil {
+		return nil
+	}
+	return []any{z.arg}
+}
+
+// toEvaluate loads, in one round trip, the enabled rules that apply to the selected zones —
 // each zone's own and its farm's farm-wide rules, ordered for evaluation: per zone, higher
-// priority first, skips before other actions of the same priority.
-func (s *Store) rulesOfZones(ctx context.Context, zoneIDs []int64) ([]ruleOnZone, error) {
-	q := `SELECT ` + ruleColumns + `, z.id, s.holding_since, COALESCE(s.armed, true), COALESCE(s.active, false),
+// priority first, skips before other actions of the same priority — and the contexts of the
+// zones that have any.
+func (s *Store) toEvaluate(ctx context.Context, sel zoneSelection) ([]ruleOnZone, map[int64]*zoneContext, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+ruleColumns+`, z.id, s.holding_since, COALESCE(s.armed, true), COALESCE(s.active, false),
 			s.last_fired_at, s.rule_id IS NOT NULL, COALESCE(s.reason, '')
 		FROM zones z
 		JOIN rules r ON r.farm_id = z.farm_id AND (r.zone_id = z.id OR r.zone_id IS NULL)
 		LEFT JOIN rule_states s ON s.rule_id = r.id AND s.zone_id = z.id
-		WHERE r.enabled `
-	args := []any{}
-	if zoneIDs != nil {
-		q += `AND z.id = ANY($1) `
-		args = append(args, zoneIDs)
-	}
-	q += `ORDER BY z.id, r.priority DESC, (r.action = 'skip') DESC, r.id`
-	rows, err := s.db.Query(ctx, q, args...)
+		WHERE r.enabled AND `+sel.where+`
+		ORDER BY z.id, r.priority DESC, (r.action = 'skip') DESC, r.id`, sel.args()...)
+	b.Queue(zoneContextSQL+`WHERE `+sel.where+` AND EXISTS (SELECT 1 FROM rules r WHERE r.enabled
+			AND r.farm_id = z.farm_id AND (r.zone_id = z.id OR r.zone_id IS NULL))
+		ORDER BY z.id`, sel.args()...)
+	br := s.db.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
 	if err != nil {
-		return nil, interpretError(err, "rules of zones")
+		return nil, nil, interpretError(err, "rules of zones")
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (ruleOnZone, error) {
+	rzs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ruleOnZone, error) {
 		var rz ruleOnZone
 		r, err := scanRule(row, &rz.zoneID, &rz.state.HoldingSince, &rz.state.Armed, &rz.state.Active,
 			&rz.state.LastFired, &rz.known, &rz.lastReason)
 		rz.Rule = r
 		return rz, err
 	})
+	if err != nil {
+		return nil, nil, interpretError(err, "rules of zones")
+	}
+	if rows, err = br.Query(); err != nil {
+		return nil, nil, interpretError(err, "zones")
+	}
+	contexts, err := s.scanZoneContexts(rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rzs, contexts, interpretError(br.Close(), "rules of zones")
 }
 
 // saveRuleState writes a rule's memory of a zone.

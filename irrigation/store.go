@@ -56,6 +56,34 @@ type Store struct {
 	log     *slog.Logger
 	metrics *storeMetrics
 	zones   sync.Map // time zone name → *time.Location
+
+	// The wake-ups of this process's dispatchers: a commit that queued commands pokes them at
+	// once; NOTIFY wakes the other instances' (and these too, a moment later).
+	wakesMu sync.Mutex
+	wakes   map[chan struct{}]bool
+}
+
+// onCommandsQueued registers a dispatcher's wake-up channel; the returned func unregisters it.
+func (s *Store) onCommandsQueued(wake chan struct{}) (remove func()) {
+	s.wakesMu.Lock()
+	defer s.wakesMu.Unlock()
+	if s.wakes == nil {
+		s.wakes = map[chan struct{}]bool{}
+	}
+	s.wakes[wake] = true
+	return func() {
+		s.wakesMu.Lock()
+		defer s.wakesMu.Unlock()
+		delete(s.wakes, wake)
+	}
+}
+
+func (s *Store) commandsQueued() {
+	s.wakesMu.Lock()
+	defer s.wakesMu.Unlock()
+	for w := range s.wakes {
+		poke(w)
+	}
 }
 
 // NewStore returns a Store on db, whose connections must have geo.RegisterTypes applied.
@@ -137,6 +165,7 @@ type txn struct {
 	s      *Store
 	now    time.Time
 	notify bool // wake the dispatchers at commit
+	queued bool // commands were queued (their inserts notify)
 	// known is a valve this transaction has locked and read, so that what follows need not
 	// read it again.
 	known *lockedValve
@@ -158,6 +187,9 @@ func (s *Store) withTx(ctx context.Context, fn func(t *txn) error) error {
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return interpretError(err, "commit")
+	}
+	if t.notify || t.queued {
+		s.commandsQueued()
 	}
 	return nil
 }

@@ -165,7 +165,7 @@ func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error)
 	}
 	defer stopIngest()
 	// The floor under any durable decision, measured under the same load.
-	if res.commit, err = commitReference(ctx, pool, 200); err != nil {
+	if res.commit, err = commitReference(ctx, pool, 200, 0); err != nil {
 		return res, err
 	}
 	storedBefore, _ := server.storedReadings()
@@ -227,15 +227,23 @@ func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error)
 	return res, nil
 }
 
-// commitReference times n one-row inserts, each committed on its own: the floor under any
-// durable decision on this database and disk.
-func commitReference(ctx context.Context, pool *pgxpool.Pool, n int) ([]time.Duration, error) {
+// commitReference times n one-row inserts, each committed on its own and the next started
+// every after it (0: at once): the floor under any durable decision on this database and disk.
+func commitReference(ctx context.Context, pool *pgxpool.Pool, n int, every time.Duration) ([]time.Duration, error) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_commit_probe (id bigint, at timestamptz)`); err != nil {
 		return nil, err
 	}
 	defer pool.Exec(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS bench_commit_probe`)
 	out := make([]time.Duration, 0, n)
+	t0 := time.Now()
 	for i := range n {
+		if d := time.Until(t0.Add(time.Duration(i) * every)); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		start := time.Now()
 		if _, err := pool.Exec(ctx, `INSERT INTO bench_commit_probe VALUES ($1, now())`, i); err != nil {
 			return nil, err

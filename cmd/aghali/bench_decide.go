@@ -90,7 +90,8 @@ type decideResult struct {
 	probeRate           float64 // dry readings actually published per second
 	readings            float64 // readings committed by the server meanwhile
 	window              time.Duration
-	decide, dispatch    string // the server's histograms
+	decide, dispatch    string          // the server's histograms
+	commit              []time.Duration // reference: one-row durable commits meanwhile
 	dbSettings          string
 }
 
@@ -175,6 +176,17 @@ func (b *decideBench) run(ctx context.Context) (res decideResult, err error) {
 		return res, fmt.Errorf("probe publisher: %w", err)
 	}
 	defer probe.Close()
+	// The reference, paced like the probes and meanwhile: the floor under any durable decision
+	// at that moment.
+	type reference struct {
+		commits []time.Duration
+		err     error
+	}
+	refDone := make(chan reference, 1)
+	go func() {
+		c, err := commitReference(ctx, pool, len(targets), time.Duration(float64(time.Second)/b.probeRate))
+		refDone <- reference{c, err}
+	}()
 	storedBefore, _ := server.storedReadings()
 	t0 := time.Now()
 	for i, tg := range targets {
@@ -208,6 +220,11 @@ func (b *decideBench) run(ctx context.Context) (res decideResult, err error) {
 	if err := stopIngest(); err != nil {
 		return res, fmt.Errorf("ingest load: %w", err)
 	}
+	ref := <-refDone
+	if ref.err != nil {
+		return res, fmt.Errorf("commit reference: %w", ref.err)
+	}
+	res.commit = ref.commits
 	mu.Lock()
 	defer mu.Unlock()
 	for i, tg := range targets {
@@ -453,6 +470,7 @@ func (r *decideResult) print(w io.Writer, b *decideBench) {
 		}
 		fmt.Fprintln(w)
 	}
+	fmt.Fprintf(w, "reference, a one-row durable commit on the same database meanwhile (paced like the readings): %s\n", quantiles(r.commit))
 	fmt.Fprintf(w, "reading published → open command at the controller (end to end: MQTT, the ingest's batching, the above, MQTT), %d readings:\n", len(r.latencies))
 	fmt.Fprintf(w, "  %s\n", quantiles(r.latencies))
 	fmt.Fprintf(w, "server, readings committed → run queued (aghali_irrigation_decide_seconds): %s\n", r.decide)
