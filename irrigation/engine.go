@@ -276,15 +276,15 @@ func (e *Engine) Start(ctx context.Context) error {
 					return
 				}
 			case <-ticker.C:
-				// One periodic pass at a time: one still giving way is not doubled.
+				// The periodic pass takes no slot (it must not keep a pass for fresh readings
+				// waiting while it gives way to them), and one still running is not doubled.
 				if (e.cfg.Leader == nil || e.cfg.Leader.IsLeader()) && e.periodic.CompareAndSwap(false, true) {
-					ok := pass(func(ctx context.Context) (int, error) {
+					passes.Go(func() {
 						defer e.periodic.Store(false)
-						return e.evaluate(ctx, allZones, true)
+						if _, err := e.evaluate(ctx, allZones, true); err != nil && ctx.Err() == nil {
+							e.log.Error("evaluate rules", "err", err)
+						}
 					})
-					if !ok {
-						return
-					}
 				}
 			}
 		}
@@ -542,6 +542,12 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 	case rz.Action == rule.ActionIrrigate && watered:
 		return false, nil // a rule of higher priority is watering the zone already
 	}
+	if rz.Action == rule.ActionIrrigate && rz.DepthMM > 0 {
+		if _, err := z.runtimeFor(rz.DepthMM); err != nil {
+			// Recorded before any lock is taken, in a transaction of its own; nothing is watered.
+			return false, e.cannotWater(ctx, z, rz, base, err)
+		}
+	}
 	var run startedRun
 	next, acted := step.Next, step.Act
 	err := e.store.withTx(ctx, func(t *txn) error {
@@ -599,8 +605,6 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 	case errors.Is(err, ErrBusy):
 		e.log.Debug("rule would water but the zone is busy", "rule", ruleID, "zone", zoneID, "busy", err)
 		return false, nil
-	case errors.Is(err, errCannotWater):
-		return false, nil // recorded by fire in its own transaction
 	case err != nil:
 		return false, err
 	}
@@ -627,8 +631,20 @@ const FactReadingsCommittedAt = "readings_committed_at"
 // committed, for the decide histogram.
 type committedKey struct{}
 
-// errCannotWater: the rule decided to water a zone that cannot be watered as asked (alerted).
-var errCannotWater = errors.New("zone cannot be watered as the rule asks")
+// cannotWater records that a rule would water a zone with a depth the zone cannot be given
+// (why: no application rate, say), with an alert.
+func (e *Engine) cannotWater(ctx context.Context, z *zoneContext, rz ruleOnZone, d Decision, why error) error {
+	s := e.store
+	msg := fmt.Sprintf("Rule %q would water zone %q with %g mm but %v.", rz.Name, z.name, rz.DepthMM, why)
+	return s.withTx(ctx, func(t *txn) error {
+		if err := t.raiseAlert(ctx, s, Alert{FarmID: z.farmID, Kind: AlertCannotWater, Severity: SeverityWarning,
+			Subject: subjectZone(z.id), Message: msg}); err != nil {
+			return err
+		}
+		d.Action, d.Reason = DecisionSkip, msg
+		return recordDecision(ctx, t.tx, d)
+	})
+}
 
 // fire starts an irrigate rule's run in the transaction that locked its state, and fills the
 // decision. A zone without a valve gets an alert and no run (ID 0).
@@ -637,22 +653,9 @@ func (e *Engine) fire(ctx context.Context, t *txn, z *zoneContext, rz ruleOnZone
 	duration := rz.DurationS
 	amount := rule.FormatDuration(time.Duration(duration) * time.Second)
 	if rz.DepthMM > 0 {
-		secs, err := z.runtimeFor(rz.DepthMM)
+		secs, err := z.runtimeFor(rz.DepthMM) // checked by apply before locking
 		if err != nil {
-			msg := fmt.Sprintf("Rule %q would water zone %q with %g mm but %v.", rz.Name, z.name, rz.DepthMM, err)
-			// Recorded in a transaction of its own: the act itself is abandoned.
-			if err := s.withTx(ctx, func(t2 *txn) error {
-				if err := t2.raiseAlert(ctx, s, Alert{FarmID: z.farmID, Kind: AlertCannotWater, Severity: SeverityWarning,
-					Subject: subjectZone(z.id), Message: msg}); err != nil {
-					return err
-				}
-				dd := *d
-				dd.Action, dd.Reason = DecisionSkip, msg
-				return recordDecision(ctx, t2.tx, dd)
-			}); err != nil {
-				return startedRun{}, err
-			}
-			return startedRun{}, errCannotWater
+			return startedRun{}, err
 		}
 		duration = secs
 		amount = fmt.Sprintf("%g mm (%s at %g mm/h, efficiency %g)", rz.DepthMM,

@@ -20,7 +20,8 @@ import (
 type pipeTx struct {
 	conn    *pgxpool.Conn
 	pending []pendingStmt // BEGIN (until sent) and the writes queued with later
-	begun   bool          // BEGIN has reached the server
+	begun   bool          // BEGIN has been sent
+	broken  error         // BEGIN failed (the batch it went with never ran): refuse the rest
 	done    bool          // committed or rolled back, the connection released
 }
 
@@ -46,6 +47,9 @@ func (t *pipeTx) later(what, sql string, args ...any) {
 
 // SendBatch sends b after the pending statements, in one round trip.
 func (t *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if t.broken != nil {
+		return pgx.FailedBatchResults(b, t.broken)
+	}
 	if len(t.pending) == 0 {
 		return t.conn.SendBatch(ctx, b)
 	}
@@ -57,10 +61,13 @@ func (t *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	ahead := t.pending
 	t.pending = nil
 	t.begun = true
-	return &afterPending{BatchResults: t.conn.SendBatch(ctx, all), ahead: ahead}
+	return &afterPending{BatchResults: t.conn.SendBatch(ctx, all), ahead: ahead, tx: t}
 }
 
 func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if t.broken != nil {
+		return pgconn.CommandTag{}, t.broken
+	}
 	if len(t.pending) == 0 {
 		return t.conn.Exec(ctx, sql, args...)
 	}
@@ -75,6 +82,9 @@ func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 }
 
 func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if t.broken != nil {
+		return errRow{t.broken}
+	}
 	if len(t.pending) == 0 {
 		return t.conn.QueryRow(ctx, sql, args...)
 	}
@@ -85,6 +95,9 @@ func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 }
 
 func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if t.broken != nil {
+		return nil, t.broken
+	}
 	if len(t.pending) == 0 {
 		return t.conn.Query(ctx, sql, args...)
 	}
@@ -107,6 +120,9 @@ func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 func (t *pipeTx) Commit(ctx context.Context) error {
 	if t.done {
 		return errors.New("transaction already ended")
+	}
+	if t.broken != nil {
+		return t.broken
 	}
 	if !t.begun && len(t.pending) == 1 { // only the BEGIN: nothing to send
 		t.release()
@@ -153,6 +169,7 @@ func (t *pipeTx) release() {
 type afterPending struct {
 	pgx.BatchResults
 	ahead []pendingStmt
+	tx    *pipeTx
 	err   error
 }
 
@@ -162,6 +179,11 @@ func (a *afterPending) drain() error {
 		a.ahead = a.ahead[1:]
 		if _, err := a.BatchResults.Exec(); err != nil && a.err == nil {
 			a.err = interpretError(err, p.what)
+			if p.sql == "BEGIN" {
+				// The batch failed as a whole (a cancelled context, say): without a
+				// transaction, later statements would each commit on their own.
+				a.tx.broken = a.err
+			}
 		}
 	}
 	return a.err

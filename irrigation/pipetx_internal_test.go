@@ -102,6 +102,21 @@ func TestPipeTx(t *testing.T) {
 	if !errors.Is(err, boom) || count() != 4 {
 		t.Errorf("rolled back: %v, %d rows", err, count())
 	}
+	// A first batch that never ran (its context was cancelled) took BEGIN with it: what follows
+	// is refused rather than committed statement by statement.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	err = s.withTx(ctx, func(tx *txn) error {
+		var one int
+		if err := tx.tx.QueryRow(cancelled, `SELECT 1`).Scan(&one); err == nil {
+			t.Error("a read on a cancelled context worked")
+		}
+		_, err := tx.tx.Exec(ctx, `INSERT INTO pipe_probe VALUES (10, 'ten')`)
+		return err
+	})
+	if err == nil || count() != 4 {
+		t.Errorf("after a batch that never ran: %v, %d rows", err, count())
+	}
 	// The pool's connections are all usable (none was left inside a transaction).
 	for range 2 * int(db.Config().MaxConns) {
 		if err := s.withTx(ctx, func(tx *txn) error {

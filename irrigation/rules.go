@@ -394,7 +394,8 @@ var allZones = zoneSelection{where: "true"}
 func zonesByID(ids []int64) zoneSelection { return zoneSelection{where: "z.id = ANY($1)", arg: ids} }
 
 func zonesOfNodes(nodeIDs []int64) zoneSelection {
-	return zoneSelection{where: "z.id IN (SELECT zone_id FROM nodes WHERE id = ANY($1))", arg: nodeIDs}
+	// ARRAY(…) is evaluated once, first: the zones are then found by their key.
+	return zoneSelection{where: "z.id = ANY(ARRAY(SELECT zone_id FROM nodes WHERE id = ANY($1)))", arg: nodeIDs}
 }
 
 func (z zoneSelection) args() []any {

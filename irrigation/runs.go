@@ -212,6 +212,7 @@ type zoneLimits struct {
 		at     *time.Time
 	}
 	nextRunID int64
+	used      bool // by a run: another needs limits (and an id) of its own
 }
 
 // zoneLimitsSQL reads a zone's limits ($1 the zone, $2 now); scanZoneLimits scans its row.
@@ -250,7 +251,7 @@ func (t *txn) startRun(ctx context.Context, s *Store, v lockedValve, req RunRequ
 		return startedRun{}, fmt.Errorf("valve %d already has run %d: %w", v.id, *v.liveRunID, ErrBusy)
 	}
 	lim := v.limits // read with the valve's lock, when lockZoneValve took it
-	if lim == nil || lim.zoneID != *v.zoneID {
+	if lim == nil || lim.zoneID != *v.zoneID || lim.used {
 		var err error
 		if lim, err = scanZoneLimits(t.tx.QueryRow(ctx, zoneLimitsSQL, *v.zoneID, t.now), *v.zoneID); err != nil {
 			return startedRun{}, err
@@ -269,6 +270,7 @@ func (t *txn) startRun(ctx context.Context, s *Store, v lockedValve, req RunRequ
 				*v.zoneID, rest.Round(time.Second), lim.minOff, ErrBusy)
 		}
 	}
+	lim.used = true
 	id, maxRuntime := lim.nextRunID, lim.maxRuntime
 	reason := req.Reason
 	duration := req.DurationS
