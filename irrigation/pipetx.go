@@ -64,6 +64,13 @@ func (t *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	return &afterPending{BatchResults: t.conn.SendBatch(ctx, all), ahead: ahead, tx: t}
 }
 
+// withPending sends one statement after the pending ones, in one round trip.
+func (t *pipeTx) withPending(ctx context.Context, sql string, args ...any) pgx.BatchResults {
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	return t.SendBatch(ctx, b)
+}
+
 func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if t.broken != nil {
 		return pgconn.CommandTag{}, t.broken
@@ -71,9 +78,7 @@ func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if len(t.pending) == 0 {
 		return t.conn.Exec(ctx, sql, args...)
 	}
-	b := &pgx.Batch{}
-	b.Queue(sql, args...)
-	br := t.SendBatch(ctx, b)
+	br := t.withPending(ctx, sql, args...)
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -88,9 +93,7 @@ func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	if len(t.pending) == 0 {
 		return t.conn.QueryRow(ctx, sql, args...)
 	}
-	b := &pgx.Batch{}
-	b.Queue(sql, args...)
-	br := t.SendBatch(ctx, b)
+	br := t.withPending(ctx, sql, args...)
 	return &batchRow{row: br.QueryRow(), br: br}
 }
 
@@ -101,9 +104,7 @@ func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if len(t.pending) == 0 {
 		return t.conn.Query(ctx, sql, args...)
 	}
-	b := &pgx.Batch{}
-	b.Queue(sql, args...)
-	br := t.SendBatch(ctx, b)
+	br := t.withPending(ctx, sql, args...)
 	rows, err := br.Query()
 	if err != nil {
 		if rows != nil {
@@ -128,13 +129,7 @@ func (t *pipeTx) Commit(ctx context.Context) error {
 		t.release()
 		return nil
 	}
-	b := &pgx.Batch{}
-	b.Queue("COMMIT")
-	br := t.SendBatch(ctx, b)
-	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	tag, err := t.Exec(ctx, "COMMIT")
 	if err == nil && tag.String() == "ROLLBACK" {
 		err = errors.New("the transaction had failed and was rolled back")
 	}
