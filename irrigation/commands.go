@@ -118,13 +118,11 @@ func (t *txn) enqueue(ctx context.Context, s *Store, c newCommand) (queued, erro
 		ttl = s.cfg.LoRaWANCommandTTL
 	}
 	q := queued{id: uuid.NewString(), expiresAt: t.now.Add(ttl)}
-	// The NOTIFY that wakes the dispatchers goes with the insert (delivered at commit; several
-	// in one transaction are delivered once).
-	t.queued = true
+	t.notify = true // the dispatchers are woken at commit
 	t.tx.later("queue command", `INSERT INTO commands (id, controller_id, run_id, action, valve, duration_s, created_at,
 			expires_at, state, next_attempt_at, reason, after_id)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'pending', $7, $9, $10 FROM (SELECT pg_notify($11, '')) AS wake`,
-		q.id, c.controllerID, c.runID, c.action, c.valve, c.durationS, t.now, q.expiresAt, c.reason, c.after, commandsChannel)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $7, $9, $10)`,
+		q.id, c.controllerID, c.runID, c.action, c.valve, c.durationS, t.now, q.expiresAt, c.reason, c.after)
 	return q, nil
 }
 

@@ -155,8 +155,10 @@ func (h *ControllerHandler) HandleAck(ctx context.Context, ack fieldnodes.Contro
 			err = t.markAcked(ctx, cmd.ID, at)
 			if err == nil && cmd.Action == ActionOpen {
 				// Commands waiting for this one (a zone's open behind its pump) are due now.
+				var waiting bool
 				err = t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM commands WHERE after_id = $1 AND state = 'pending')`,
-					cmd.ID).Scan(&t.notify)
+					cmd.ID).Scan(&waiting)
+				t.notify = t.notify || waiting
 			}
 		} else {
 			err = t.markRejected(ctx, cmd.ID, at, "rejected by the controller: "+ack.Reason)

@@ -164,8 +164,7 @@ type txn struct {
 	tx     *pipeTx
 	s      *Store
 	now    time.Time
-	notify bool // wake the dispatchers at commit
-	queued bool // commands were queued (their inserts notify)
+	notify bool // wake the dispatchers at commit: this process's at once, the others' by NOTIFY
 	// known is a valve this transaction has locked and read, so that what follows need not
 	// read it again.
 	known *lockedValve
@@ -188,7 +187,7 @@ func (s *Store) withTx(ctx context.Context, fn func(t *txn) error) error {
 	if err := tx.Commit(ctx); err != nil {
 		return interpretError(err, "commit")
 	}
-	if t.notify || t.queued {
+	if t.notify {
 		s.commandsQueued()
 	}
 	return nil

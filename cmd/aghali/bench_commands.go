@@ -87,12 +87,6 @@ type commandsResult struct {
 	dbSettings          string
 }
 
-// arrival is one command seen by a controller.
-type arrival struct {
-	at    time.Time
-	count int
-}
-
 func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error) {
 	dir, err := os.MkdirTemp("", "aghali-bench-commands-")
 	if err != nil {
@@ -143,15 +137,9 @@ func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error)
 	var mu sync.Mutex
 	started := make(map[string]time.Time, b.runs)  // uid/channel → when StartRun was called
 	returned := make(map[string]time.Time, b.runs) // … and when it returned
-	arrived := make(map[string]*arrival, b.runs)
+	arrived := newArrivals(b.runs)
 	stopControllers, err := answerCommands(ctx, links, func(key string, _ fieldnodes.Command, at time.Time) {
-		mu.Lock()
-		defer mu.Unlock()
-		if a := arrived[key]; a != nil {
-			a.count++
-		} else {
-			arrived[key] = &arrival{at: at, count: 1}
-		}
+		arrived.add(key, at)
 	})
 	if err != nil {
 		return res, err
@@ -189,16 +177,7 @@ func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error)
 		mu.Unlock()
 	}
 	res.startRate = float64(len(targets)) / time.Since(t0).Seconds()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		n := len(arrived)
-		mu.Unlock()
-		if n >= len(targets) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	arrived.waitFor(len(targets), 30*time.Second)
 	res.window = time.Since(t0)
 	storedAfter, _ := server.storedReadings()
 	res.readings = storedAfter - storedBefore
@@ -209,7 +188,7 @@ func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error)
 	defer mu.Unlock()
 	for i, tg := range targets {
 		key := fmt.Sprintf("%s/%d", tg.uid, tg.channel)
-		a := arrived[key]
+		a := arrived.of(key)
 		switch {
 		case a == nil:
 			res.missing++

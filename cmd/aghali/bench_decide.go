@@ -144,17 +144,10 @@ func (b *decideBench) run(ctx context.Context) (res decideResult, err error) {
 
 	var mu sync.Mutex
 	published := make(map[string]time.Time, b.probes) // controller/channel → when the dry reading left
-	arrived := make(map[string]*arrival, b.probes)
+	arrived := newArrivals(b.probes)
 	stopControllers, err := answerCommands(ctx, links, func(key string, c fieldnodes.Command, at time.Time) {
-		if c.Action != fieldnodes.ActionOpen {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if a := arrived[key]; a != nil {
-			a.count++
-		} else {
-			arrived[key] = &arrival{at: at, count: 1}
+		if c.Action == fieldnodes.ActionOpen {
+			arrived.add(key, at)
 		}
 	})
 	if err != nil {
@@ -203,16 +196,7 @@ func (b *decideBench) run(ctx context.Context) (res decideResult, err error) {
 		}
 	}
 	res.probeRate = float64(len(targets)) / time.Since(t0).Seconds()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		n := len(arrived)
-		mu.Unlock()
-		if n >= len(targets) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	arrived.waitFor(len(targets), 30*time.Second)
 	time.Sleep(500 * time.Millisecond) // a duplicate would show up by now
 	res.window = time.Since(t0)
 	storedAfter, _ := server.storedReadings()
@@ -228,7 +212,7 @@ func (b *decideBench) run(ctx context.Context) (res decideResult, err error) {
 	mu.Lock()
 	defer mu.Unlock()
 	for i, tg := range targets {
-		a := arrived[tg.key]
+		a := arrived.of(tg.key)
 		switch {
 		case a == nil:
 			res.missing++

@@ -71,6 +71,52 @@ func (db *benchDB) close() {
 	}
 }
 
+// arrival is what the bench controllers saw of one controller channel's commands: when the
+// first arrived, and how many did.
+type arrival struct {
+	at    time.Time
+	count int
+}
+
+// arrivals collects arrivals per controller/valve key; safe for concurrent use.
+type arrivals struct {
+	mu sync.Mutex
+	m  map[string]*arrival
+}
+
+func newArrivals(n int) *arrivals { return &arrivals{m: make(map[string]*arrival, n)} }
+
+func (a *arrivals) add(key string, at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if x := a.m[key]; x != nil {
+		x.count++
+	} else {
+		a.m[key] = &arrival{at: at, count: 1}
+	}
+}
+
+// of returns key's arrival (nil: nothing arrived).
+func (a *arrivals) of(key string) *arrival {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.m[key]
+}
+
+// waitFor waits until n keys have had a command, or for timeout.
+func (a *arrivals) waitFor(n int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		a.mu.Lock()
+		got := len(a.m)
+		a.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // answerCommands starts the controllers' links, each subscribed to its commands: seen hears of
 // every command (its controller/valve key and when it arrived), and the command is acknowledged
 // as a controller does, so the server does not send it again. stop stops the links and waits for
