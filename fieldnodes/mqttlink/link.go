@@ -78,17 +78,21 @@ type Link struct {
 	user   string
 	pass   string
 
-	mu      sync.Mutex
-	client  paho.Client
-	subs    map[string]func(Message) // full filter (with any $share prefix) → handler
-	order   []string                 // filters in the order they were added
-	ready   bool
-	readyCh chan struct{} // closed when ready becomes true
-	lastErr error
-	started bool
-	stopped bool
-	wg      sync.WaitGroup // on-connect handlers in flight
-	lost    atomic.Uint64  // connections lost so far
+	mu     sync.Mutex
+	client paho.Client
+	// connecting is the first connection still being retried in the background. paho reports
+	// the connection open before it has resent the session's stored messages; a publish in
+	// that moment is sent twice and races paho's own resend, so publishes wait for it.
+	connecting paho.Token
+	subs       map[string]func(Message) // full filter (with any $share prefix) → handler
+	order      []string                 // filters in the order they were added
+	ready      bool
+	readyCh    chan struct{} // closed when ready becomes true
+	lastErr    error
+	started    bool
+	stopped    bool
+	wg         sync.WaitGroup // on-connect handlers in flight
+	lost       atomic.Uint64  // connections lost so far
 }
 
 // New checks cfg and returns a Link; Start connects it.
@@ -190,7 +194,10 @@ func (l *Link) Start(ctx context.Context) error {
 		l.setErr(err)
 		retrying := paho.NewClient(l.options(true))
 		if l.install(retrying) {
-			retrying.Connect() // completes when connected; OnConnect does the rest
+			tok := retrying.Connect() // completes when connected; OnConnect does the rest
+			l.mu.Lock()
+			l.connecting = tok
+			l.mu.Unlock()
 		}
 		return nil
 	}
@@ -265,6 +272,16 @@ func (l *Link) Publish(ctx context.Context, topic string, qos byte, retained boo
 	l.mu.Unlock()
 	if c == nil {
 		return fmt.Errorf("publish %s: %w (not started)", topic, ErrNotConnected)
+	}
+	l.mu.Lock()
+	connecting := l.connecting
+	l.mu.Unlock()
+	if connecting != nil {
+		select {
+		case <-connecting.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("publish %s: %w: %w", topic, ErrNotConnected, ctx.Err())
+		}
 	}
 	for !c.IsConnectionOpen() {
 		select {
