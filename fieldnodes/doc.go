@@ -8,8 +8,8 @@
 // In this package: Store owns the device tables (nodes, device_secrets, metrics, readings and its
 // monthly partitions, node_latest, node_upkeep_pending, device_profiles, pending_devices,
 // pending_messages, rejected_messages) with hand-written SQL, pgx kept inside the store_*.go
-// files; Ingest is the pipeline (decode → batch → commit → acknowledge in publish order → write
-// the node upkeep behind → tell the ReadingsListener); HealthMonitor raises and resolves node
+// files; Ingest is the pipeline (decode → batch → commit → tell the ReadingsListener of zoned
+// nodes → acknowledge in publish order → write the node upkeep behind); HealthMonitor raises and resolves node
 // alerts through a consumer-side Alerter; Commander publishes valve commands to MQTT controllers
 // and Downlinks queues them, in the compact layout, at a LoRaWAN controller's network server
 // (ChirpStack command/down, The Things Stack down/push). The ingest gives the network-server

@@ -75,7 +75,8 @@ type IngestConfig struct {
 	// same node within this window is a copy (another gateway's, another network server's, a
 	// redelivery) and adds nothing. Default 10 minutes.
 	DedupWindow time.Duration
-	// Listener is told which nodes got readings once their latest values are written; may be nil.
+	// Listener is told which nodes got readings: nodes in irrigation zones as soon as their
+	// readings commit, the others once their latest values are written; may be nil.
 	Listener ReadingsListener
 	// Controllers takes controller acks and states; nil: controller topics are not subscribed.
 	Controllers ControllerHandler
@@ -113,8 +114,9 @@ type IngestConfig struct {
 // Ingest is the pipeline from MQTT messages to committed readings: it decodes node uplinks and
 // network-server events, batches their readings across messages, commits each batch, and only
 // then acknowledges the batch's messages (in the order they came). The node upkeep (latest
-// values, last seen, health and link figures) is written just behind the commits, coalesced,
-// and the ReadingsListener hears of the nodes once it is. Controller acks and states go to the
+// values, last seen, health and link figures) is written just behind the commits, coalesced.
+// The ReadingsListener hears of nodes in irrigation zones at their readings' commit, of the
+// others once their upkeep is written. Controller acks and states go to the
 // ControllerHandler, and network-server events of a LoRaWAN controller's DevEUI to the
 // LoRaWANControllerHandler; they are acknowledged once handled.
 //

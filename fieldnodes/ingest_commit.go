@@ -100,9 +100,6 @@ func (g *Ingest) commit(b *batch) {
 		default:
 			it.node, it.readings = n.id, readings[before:len(readings):len(readings)]
 			stored = append(stored, it)
-			if n.zoned && len(it.readings) > 0 {
-				up.zoned[n.id] = time.Time{} // stamped once committed
-			}
 		}
 	}
 
@@ -116,6 +113,9 @@ func (g *Ingest) commit(b *batch) {
 		g.abandon(b, err)
 		return
 	}
+	up.committed = time.Now()
+	g.tellZoned(ctx, stored, nodes, up)
+
 	// An unknown device keeps its last PendingMessagesKept messages: of a batch with more from
 	// one device, only those are written (the rest are counted), so that a chatty stranger does
 	// not cost a round trip per message.
@@ -172,11 +172,6 @@ func (g *Ingest) commit(b *batch) {
 	}
 	g.acks.done()
 	acked = true
-
-	up.committed = time.Now()
-	for id := range up.zoned {
-		up.zoned[id] = up.committed
-	}
 	g.upkeep.add(up)
 
 	g.metrics.commitSeconds.Observe(time.Since(start).Seconds())
@@ -193,6 +188,26 @@ func (g *Ingest) commit(b *batch) {
 	}
 	for _, it := range pending {
 		g.log.Info("message from an unregistered device", "source", it.source, "device", it.key.String(), "topic", it.msg.Topic)
+	}
+}
+
+// tellZoned tells the listener at once which nodes in irrigation zones got the readings just
+// committed: rules read readings, not the node upkeep, so they need not wait for it. Their upkeep
+// no longer tells it again; that of the other nodes does, behind (a node just put in a zone
+// that this ingest does not know to be in one yet is so heard of all the same).
+func (g *Ingest) tellZoned(ctx context.Context, stored []*item, nodes map[nodeKey]nodeInfo, up *upkeepSet) {
+	if g.cfg.Listener == nil {
+		return
+	}
+	var ids []int64
+	for _, it := range stored {
+		if n := up.nodes[it.node]; n != nil && n.readings && nodes[it.key].zoned {
+			n.readings = false // told
+			ids = append(ids, it.node)
+		}
+	}
+	if len(ids) > 0 {
+		g.cfg.Listener.ReadingsCommitted(ctx, ids, up.committed)
 	}
 }
 

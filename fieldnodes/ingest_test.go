@@ -213,11 +213,16 @@ func TestIngestStoresNativeReading(t *testing.T) {
 	if p := series.Points[0]; p.Mean != 0.234 || p.N != 1 {
 		t.Errorf("point %+v", p)
 	}
-	// The listener hears of the node once its latest values and health are written (just behind
-	// the commit).
+	// The listener hears of the node, which is in a zone, at the commit; its latest values and
+	// health are written just behind.
 	eventually(t, time.Second, "the listener to hear of the node", func() bool { return r.listener.has(id) })
-	node, err := r.store.Node(ctx, id)
-	must(t, err)
+	var node fieldnodes.Node
+	eventually(t, time.Second, "the node's upkeep", func() bool {
+		var err error
+		node, err = r.store.Node(ctx, id)
+		must(t, err)
+		return node.LastSeenAt != nil
+	})
 	if node.BatteryV == nil || *node.BatteryV != 3.61 || node.RSSIDBm == nil || *node.RSSIDBm != -71 ||
 		node.Latest["battery_v"].Value != 3.61 || node.Latest["rssi_dbm"].Value != -71 || node.Latest["soil_temp_c"].Value != 18.2 ||
 		node.LastSeenAt == nil || !node.LastSeenAt.Equal(ts) {
@@ -235,6 +240,84 @@ func TestIngestStoresNativeReading(t *testing.T) {
 		must(t, err)
 		return r.readings(t) == 5 && len(rej) == 1 && rej[0].Reason == fieldnodes.RejectForeignDevice
 	})
+}
+
+// commitListener records, for each node it is told of, how many times, and whether the node's
+// readings could be read at that moment (they must be committed) and its upkeep could (for a
+// node in a zone it need not be written yet).
+type commitListener struct {
+	store *fieldnodes.Store
+	mu    sync.Mutex
+	told  map[int64]int
+	ready map[int64]bool // readings readable when told
+	at    map[int64]time.Time
+}
+
+func (l *commitListener) ReadingsCommitted(ctx context.Context, ids []int64, committedAt time.Time) {
+	for _, id := range ids {
+		s, err := l.store.Readings(ctx, id, "soil_vwc", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 1)
+		l.mu.Lock()
+		l.told[id]++
+		l.ready[id] = err == nil && len(s.Points) == 1
+		l.at[id] = committedAt
+		l.mu.Unlock()
+	}
+}
+
+func (l *commitListener) times(id int64) (int, bool, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.told[id], l.ready[id], l.at[id]
+}
+
+// A node in an irrigation zone is told of at its readings' commit, before its upkeep is written
+// (held back here by a lock on its row), once, with when they were committed; a node in no
+// zone is told of once its upkeep is written.
+func TestListenerHearsOfZonedNodesAtCommit(t *testing.T) {
+	t.Parallel()
+	l := &commitListener{told: map[int64]int{}, ready: map[int64]bool{}, at: map[int64]time.Time{}}
+	r := newRig(t, func(c *fieldnodes.IngestConfig) { l.store = c.Store; c.Listener = l })
+	zoned := r.node(t, "soil-01", r.zoneA)
+	loose := r.node(t, "soil-02", 0)
+	devZoned := r.device(t, "soil-01", fieldnodes.KindNode)
+	devLoose := r.device(t, "soil-02", fieldnodes.KindNode)
+
+	ctx := context.Background()
+	lock, err := r.db.Begin(ctx)
+	must(t, err)
+	defer lock.Rollback(ctx)
+	_, err = lock.Exec(ctx, `SELECT 1 FROM nodes WHERE id = $1 FOR UPDATE`, zoned)
+	must(t, err)
+
+	start := time.Now()
+	ts := time.Now().UTC().Truncate(time.Second).Add(-time.Minute)
+	send(t, devZoned, "aghali/nodes/soil-01/up", fmt.Sprintf(`{"ts":%q,"readings":{"soil_vwc":0.2}}`, ts.Format(time.RFC3339)))
+	eventually(t, 2*time.Second, "the zoned node to be told of", func() bool { n, _, _ := l.times(zoned); return n > 0 })
+	node, err := r.store.Node(ctx, zoned)
+	must(t, err)
+	if node.LastSeenAt != nil {
+		t.Errorf("the zoned node's upkeep was written though its row is locked: last seen %v", node.LastSeenAt)
+	}
+	must(t, lock.Rollback(ctx))
+	// The loose node's upkeep is written after the zoned one's (one writer, in turn), so once it
+	// is told of, a second telling of the zoned node would have happened.
+	send(t, devLoose, "aghali/nodes/soil-02/up", fmt.Sprintf(`{"ts":%q,"readings":{"soil_vwc":0.3}}`, ts.Format(time.RFC3339)))
+	eventually(t, 2*time.Second, "the loose node to be told of", func() bool { n, _, _ := l.times(loose); return n > 0 })
+	node, err = r.store.Node(ctx, loose)
+	must(t, err)
+	if node.LastSeenAt == nil || !node.LastSeenAt.Equal(ts) {
+		t.Errorf("the loose node was told of before its upkeep was written: last seen %v", node.LastSeenAt)
+	}
+	n, ready, at := l.times(zoned)
+	if n != 1 || !ready {
+		t.Errorf("zoned node told of %d times (want 1), readings readable then: %v (want true)", n, ready)
+	}
+	if at.Before(start) || at.After(time.Now()) {
+		t.Errorf("zoned node's readings committed at %v; want between %v and now", at, start)
+	}
+	if n, ready, _ := l.times(loose); n != 1 || !ready {
+		t.Errorf("loose node told of %d times (want 1), readings readable then: %v (want true)", n, ready)
+	}
 }
 
 func TestIngestUnknownMalformedAndFuture(t *testing.T) {

@@ -237,10 +237,15 @@ func (s *Store) ZoneAggregate(ctx context.Context, zoneID int64, metric, agg str
 	case AggMax:
 		q = `SELECT coalesce(max(r.value), 0), count(*)`
 	case AggLast:
-		// node_latest holds each node's newest reading; the zone's newest is the newest of those.
-		q = `SELECT l.value, 1 FROM node_latest l JOIN nodes n ON n.id = l.node_id
-			WHERE n.zone_id = $1 AND l.metric_id = $2 AND l.ts >= $3
-			ORDER BY l.ts DESC, l.node_id LIMIT 1`
+		// Each node's newest reading, by key; the zone's newest is the newest of those. Read
+		// from readings, not node_latest: rules hear of readings at their commit, before the
+		// node upkeep behind it is written.
+		q = `SELECT l.value, 1 FROM nodes n
+			CROSS JOIN LATERAL (SELECT r.value, r.ts FROM readings r
+				WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3
+				ORDER BY r.ts DESC LIMIT 1) l
+			WHERE n.zone_id = $1
+			ORDER BY l.ts DESC, n.id LIMIT 1`
 	default:
 		return 0, 0, invalid("aggregate", "%q is not one of mean, min, max, last", agg)
 	}

@@ -16,10 +16,6 @@ type upkeepSet struct {
 	latest  map[latestKey]latestVal
 	nodes   map[int64]*nodeState
 	markers []int64
-	// zoned are the nodes in irrigation zones that got readings, which may drive rules, and
-	// when their oldest readings here were committed: the writer writes their upkeep at once,
-	// ahead of the rest (see run).
-	zoned map[int64]time.Time
 	// committed is when the oldest of its readings were committed (zero: not known).
 	committed time.Time
 }
@@ -37,7 +33,7 @@ type latestVal struct {
 // nodeState is what a node's messages say beyond its readings. Zero values mean "nothing new".
 type nodeState struct {
 	seen     time.Time // newest time the node was heard
-	readings bool      // it got readings (the ReadingsListener hears of it)
+	readings bool      // it got readings the ReadingsListener has not yet heard of
 
 	linkAt   time.Time // the uplink the link figures below are from
 	gateways *int16
@@ -56,7 +52,7 @@ type nodeState struct {
 }
 
 func newUpkeepSet() *upkeepSet {
-	return &upkeepSet{latest: map[latestKey]latestVal{}, nodes: map[int64]*nodeState{}, zoned: map[int64]time.Time{}}
+	return &upkeepSet{latest: map[latestKey]latestVal{}, nodes: map[int64]*nodeState{}}
 }
 
 func (u *upkeepSet) empty() bool {
@@ -132,15 +128,7 @@ func (u *upkeepSet) merge(o *upkeepSet) {
 		u.node(id).merge(n)
 	}
 	u.markers = append(u.markers, o.markers...)
-	for id, t := range o.zoned {
-		u.markZoned(id, t)
-	}
 	u.committed = earliest(u.committed, o.committed)
-}
-
-// markZoned notes that node id, in an irrigation zone, got readings committed at t.
-func (u *upkeepSet) markZoned(id int64, t time.Time) {
-	u.zoned[id] = earliest(u.zoned[id], t)
 }
 
 // earliest is the earlier of two times, a zero time counting as unknown.
@@ -149,26 +137,6 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// splitZoned moves the zoned nodes' entries (and marks) out of u into a set of their own.
-func (u *upkeepSet) splitZoned() *upkeepSet {
-	out := newUpkeepSet()
-	out.zoned, u.zoned = u.zoned, out.zoned
-	for id, t := range out.zoned {
-		if n := u.nodes[id]; n != nil {
-			out.nodes[id] = n
-			delete(u.nodes, id)
-		}
-		out.committed = earliest(out.committed, t)
-	}
-	for k, v := range u.latest {
-		if _, ok := out.zoned[k.node]; ok {
-			out.latest[k] = v
-			delete(u.latest, k)
-		}
-	}
-	return out
 }
 
 // readingNodes are the nodes that got readings, ascending.
@@ -263,7 +231,8 @@ const maxUpkeepRest = 200 * time.Millisecond
 
 // upkeepWriter writes node upkeep behind the ingest: committers add what their batches leave,
 // coalescing into one set, and one goroutine writes the set in one statement as soon as the
-// previous write is done, then tells the ReadingsListener which nodes changed. Under light load
+// previous write is done, then tells the ReadingsListener of the nodes whose readings it did
+// not hear of at their commit (those the ingest does not know to be in a zone). Under light load
 // every batch is written moments after its commit; under heavy load many batches' upkeep merges
 // into one write, so a node reporting often costs one node_latest update per write, not one
 // per message.
@@ -276,17 +245,16 @@ type upkeepWriter struct {
 	retryMax time.Duration
 	onError  func()
 
-	mu        sync.Mutex
-	pending   *upkeepSet
-	wake      chan struct{} // cap 1: something is pending
-	zonedWake chan struct{} // cap 1: zoned nodes' upkeep is pending: write it at once
-	room      *sync.Cond    // on mu: pending was taken
-	stopped   bool
+	mu      sync.Mutex
+	pending *upkeepSet
+	wake    chan struct{} // cap 1: something is pending
+	room    *sync.Cond    // on mu: pending was taken
+	stopped bool
 }
 
 func newUpkeepWriter(store *Store, log *slog.Logger, listener ReadingsListener, max int, retryMin, retryMax time.Duration, onError func()) *upkeepWriter {
 	w := &upkeepWriter{store: store, log: log, listener: listener, max: max, retryMin: retryMin, retryMax: retryMax, onError: onError,
-		pending: newUpkeepSet(), wake: make(chan struct{}, 1), zonedWake: make(chan struct{}, 1)}
+		pending: newUpkeepSet(), wake: make(chan struct{}, 1)}
 	w.room = sync.NewCond(&w.mu)
 	return w
 }
@@ -307,41 +275,22 @@ func (w *upkeepWriter) add(set *upkeepSet) {
 	case w.wake <- struct{}{}:
 	default:
 	}
-	if len(set.zoned) > 0 {
-		select {
-		case w.zonedWake <- struct{}{}:
-		default:
-		}
-	}
 }
 
 // run writes pending sets until ctx ends (nothing more will be added by then), then writes what
 // is left, trying until drain ends. After a write that took d it rests for d²/5 ms (at most
 // maxUpkeepRest) before the next. Under light load writes are short (a few nodes each) and
-// follow one another almost at once, so the listener hears of a commit within milliseconds;
+// follow one another almost at once, so maps and node lists are current within milliseconds;
 // as the load grows, writes grow, the rests grow faster, more batches coalesce into each write,
 // and the writer's share of the database falls (a 40 ms write, a whole fleet's latest values,
-// then rests 200 ms) instead of competing with the commits. The upkeep of nodes in irrigation
-// zones does not wait for that: rules hear of their readings only once it is written, so a
-// second goroutine takes it out of the pending set and writes it at once, on its own (a few
-// rows: a village has far fewer zone probes than readings per second).
+// then rests 200 ms) instead of competing with the commits. Rules do not wait for it: the
+// ingest tells them of the readings of nodes in irrigation zones at their commit.
 func (w *upkeepWriter) run(ctx, drain context.Context) {
-	var zonedDone sync.WaitGroup
-	zonedDone.Go(func() {
-		for {
-			select {
-			case <-w.zonedWake:
-				w.flush(ctx, w.takeZoned())
-			case <-ctx.Done():
-				return
-			}
-		}
-	})
 	for {
 		select {
 		case <-w.wake:
 			start := time.Now()
-			w.flush(ctx, w.take(false))
+			w.flush(ctx, w.take())
 			d := min(time.Since(start), time.Second) // (d² would overflow past 3 s)
 			select {
 			case <-time.After(min(d*d/(5*time.Millisecond), maxUpkeepRest)):
@@ -352,33 +301,18 @@ func (w *upkeepWriter) run(ctx, drain context.Context) {
 			w.stopped = true
 			w.room.Broadcast()
 			w.mu.Unlock()
-			zonedDone.Wait()
-			w.flush(drain, w.take(true))
+			w.flush(drain, w.take())
 			return
 		}
 	}
 }
 
-// take takes what is pending, but for the zoned nodes' upkeep (the other goroutine's) unless
-// all.
-func (w *upkeepWriter) take(all bool) *upkeepSet {
+// take takes what is pending.
+func (w *upkeepWriter) take() *upkeepSet {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	set := w.pending
 	w.pending = newUpkeepSet()
-	if !all {
-		w.pending = set.splitZoned()
-	}
-	w.room.Broadcast()
-	return set
-}
-
-// takeZoned takes the upkeep of the pending set's zoned nodes.
-func (w *upkeepWriter) takeZoned() *upkeepSet {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	set := w.pending.splitZoned()
-	clear(set.zoned)
 	w.room.Broadcast()
 	return set
 }
