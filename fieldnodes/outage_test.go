@@ -260,8 +260,12 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 				must(t, err)
 				addr := ln.Addr().String()
 				ln.Close()
-				newBroker := func() *broker.Broker {
-					b, err := broker.New(broker.Config{Listen: addr, Auth: f.store, Logger: testLogger(t),
+				// The restarted broker gets its Handoff before it listens: without one it routes an
+				// uplink to the subscribers and acknowledges it at once, and the reconnecting
+				// publishers, retrying every 50 ms, republish their window before the server's link
+				// has subscribed again, so what they get in first is acknowledged and dropped.
+				newBroker := func(h broker.Handoff) *broker.Broker {
+					b, err := broker.New(broker.Config{Listen: addr, Auth: f.store, Logger: testLogger(t), Handoff: h,
 						Gateways: map[string]string{"load": "pw"}, InternalPassword: "internal-pw"})
 					must(t, err)
 					for deadline := time.Now().Add(5 * time.Second); ; {
@@ -274,7 +278,7 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 					must(t, err)
 					return b
 				}
-				b := newBroker()
+				b := newBroker(nil) // the ingest needs the broker's link; no publisher is connected yet
 				link := mqttLink(t, b.URL(), "aghali-serve-1", broker.InternalUser, "internal-pw", "aghali")
 				cfg.Link = link
 				ing, err := fieldnodes.NewIngest(cfg)
@@ -286,8 +290,7 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 					mu.Lock()
 					defer mu.Unlock()
 					b.Stop()
-					b = newBroker()
-					b.SetHandoff(ing)
+					b = newBroker(ing)
 				}
 				t.Cleanup(func() { mu.Lock(); b.Stop(); mu.Unlock() })
 				url = "tcp://" + addr

@@ -103,7 +103,7 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 			}
 		}
 		a.broker, err = broker.New(broker.Config{Listen: cfg.MQTTListen, Prefix: cfg.MQTTPrefix, Auth: a.nodes, Logger: log, Registerer: reg,
-			Gateways: gateways, GatewayPublish: gwPub, GatewaySubscribe: gwSub})
+			Gateways: gateways, GatewayPublish: gwPub, GatewaySubscribe: gwSub, AwaitHandoff: true})
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +176,8 @@ func startApp(ctx context.Context, cfg Config, log *slog.Logger, databaseURL str
 		return nil, err
 	}
 	if a.broker != nil {
-		// The embedded broker acknowledges uplinks once the ingest has committed them.
+		// The embedded broker acknowledges uplinks once the ingest has committed them; those
+		// that came in before this waited for it.
 		a.broker.SetHandoff(a.ingest)
 	}
 	if err = a.ingest.Start(ctx); err != nil { // subscribes before the link connects

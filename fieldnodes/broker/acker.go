@@ -14,16 +14,17 @@ import (
 // batch of a thousand messages costs a handful of system calls, not a thousand. The order of a
 // client's acks is the order the Handoff acknowledged them in.
 type acker struct {
-	log     *slog.Logger
-	mu      sync.Mutex
-	pending map[*mqtt.Client][]uint16
-	wake    chan struct{}
-	written func(n int)
-	lost    func(n int)
+	log          *slog.Logger
+	writeTimeout time.Duration // bounds one client's write of its acks
+	mu           sync.Mutex
+	pending      map[*mqtt.Client][]uint16
+	wake         chan struct{}
+	written      func(n int)
+	lost         func(n int)
 }
 
 func newAcker(log *slog.Logger) *acker {
-	return &acker{log: log, pending: map[*mqtt.Client][]uint16{}, wake: make(chan struct{}, 1),
+	return &acker{log: log, writeTimeout: 10 * time.Second, pending: map[*mqtt.Client][]uint16{}, wake: make(chan struct{}, 1),
 		written: func(int) {}, lost: func(int) {}}
 }
 
@@ -71,12 +72,25 @@ func (a *acker) write(cl *mqtt.Client, b []byte) bool {
 	}
 	cl.Lock()
 	defer cl.Unlock()
-	// The connection's deadline is mochi's keep-alive on reads; a client whose messages waited
-	// long for their commit must still get its acks.
-	_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := cl.Net.Conn.Write(b); err != nil {
+	// The connection's deadline is mochi's keep-alive, set before each read; a client whose
+	// messages waited long for their commit must still get its acks.
+	_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(a.writeTimeout))
+	_, err := cl.Net.Conn.Write(b)
+	// Then the keep-alive deadline again, as mochi sets it: left at ours, it would fail mochi's
+	// next write (the PINGRESP of a client that went quiet after its last acks) once it passed.
+	_ = cl.Net.Conn.SetWriteDeadline(keepAliveDeadline(cl.State.Keepalive))
+	if err != nil {
 		a.log.Debug("PUBACKs not written; the client will publish again", "client_id", cl.ID, "err", err)
 		return false
 	}
 	return true
+}
+
+// keepAliveDeadline is mochi's deadline for a client's connection: 1.5 keep-alive periods from
+// now [MQTT-3.1.2-22], none without a keep-alive.
+func keepAliveDeadline(keepAlive uint16) time.Time {
+	if keepAlive == 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(time.Duration(keepAlive) * 3 * time.Second / 2)
 }

@@ -71,6 +71,12 @@ type Config struct {
 	// so the broker never holds a message it has acknowledged and could lose. QoS 2 publishes
 	// and everything else are routed to subscribers as usual.
 	Handoff Handoff
+	// AwaitHandoff: the Handoff is set with SetHandoff after Start (a process starts its broker
+	// before the ingest that is the Handoff exists). Until it is, publishes of devices and
+	// gateways wait for it (at most HandoffWait, then they are dropped unacknowledged and their
+	// publisher sends them again): routed to no subscriber yet, they would be acknowledged and
+	// lost.
+	AwaitHandoff bool
 	// Gateways are logins (user name → password) of gateways and LoRaWAN network servers: they
 	// may publish the uplinks of any node ({prefix}/nodes/+/up) and to GatewayPublish, and
 	// subscribe to GatewaySubscribe. Their client id must be the user name or start with it and
@@ -103,6 +109,8 @@ type Broker struct {
 	acks      *acker
 	acksDone  chan struct{}
 	handoff   atomic.Pointer[Handoff]
+	handedTo  chan struct{} // closed once a Handoff is set
+	handOnce  sync.Once
 
 	ctx    context.Context // ends at Stop; bounds login checks
 	cancel context.CancelFunc
@@ -161,6 +169,7 @@ func New(cfg Config) (*Broker, error) {
 		internal:  internal,
 		grants:    map[string]*grant{},
 		internIDs: map[string]bool{},
+		handedTo:  make(chan struct{}),
 	}
 	b.metrics = newMetrics()
 	b.SetHandoff(cfg.Handoff)
@@ -180,6 +189,23 @@ func (b *Broker) SetHandoff(h Handoff) {
 		return
 	}
 	b.handoff.Store(&h)
+	b.handOnce.Do(func() { close(b.handedTo) })
+}
+
+// HandoffWait bounds how long a publish waits for the Handoff of a broker that awaits one.
+const HandoffWait = 10 * time.Second
+
+// awaitHandoff is the Handoff once it is set, nil after HandoffWait or at Stop.
+func (b *Broker) awaitHandoff() Handoff {
+	t := time.NewTimer(HandoffWait)
+	defer t.Stop()
+	select {
+	case <-b.handedTo:
+		return b.currentHandoff()
+	case <-t.C:
+	case <-b.ctx.Done():
+	}
+	return nil
 }
 
 // currentHandoff is the Handoff in use, nil when none.

@@ -46,16 +46,20 @@ func (h *holdHandoff) release() {
 	h.held = nil
 }
 
-func gatewayEnv(t *testing.T, handoff broker.Handoff) (*env, *broker.Broker) {
+func gatewayEnv(t *testing.T, handoff broker.Handoff, mod ...func(*broker.Config)) (*env, *broker.Broker) {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	store, err := fieldnodes.NewStore(fieldnodes.StoreConfig{Pool: db})
 	must(t, err)
 	e := &env{reg: prometheus.NewRegistry(), secrets: map[string]string{}, inbox: &inbox{}}
-	e.b, err = broker.New(broker.Config{Listen: "127.0.0.1:0", Auth: store, Registerer: e.reg, Logger: testLog(t), Handoff: handoff,
+	cfg := broker.Config{Listen: "127.0.0.1:0", Auth: store, Registerer: e.reg, Logger: testLog(t), Handoff: handoff,
 		Gateways:         map[string]string{"chirpstack": "cs-pw"},
 		GatewayPublish:   []string{"application/+/device/+/event/#"},
-		GatewaySubscribe: []string{"application/+/device/+/command/#"}})
+		GatewaySubscribe: []string{"application/+/device/+/command/#"}}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	e.b, err = broker.New(cfg)
 	must(t, err)
 	must(t, e.b.Start(context.Background()))
 	t.Cleanup(e.b.Stop)
@@ -144,6 +148,36 @@ func TestHandoffAcknowledgesAfterTheHandoffDoes(t *testing.T) {
 	}
 	if n := total(t, e, "aghali_mqtt_broker_handed_off_total"); n != 3 {
 		t.Errorf("handed off: %v, want 3", n)
+	}
+}
+
+// A broker that awaits its Handoff (a process starts it before its ingest exists) holds the
+// publishes that come in before it is set, unacknowledged and routed to no subscriber, and hands
+// them over once it is.
+func TestPublishesWaitForTheAwaitedHandoff(t *testing.T) {
+	e, b := gatewayEnv(t, nil, func(c *broker.Config) { c.AwaitHandoff = true })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := loadgen.Dial(ctx, loadgen.Config{URL: b.URL(), ClientID: "chirpstack-1", Username: "chirpstack", Password: "cs-pw"})
+	must(t, err)
+	defer p.Close()
+	must(t, p.Publish(ctx, "aghali/nodes/a/up", []byte(`{"readings":{"soil_vwc":0.2}}`)))
+	time.Sleep(300 * time.Millisecond)
+	if _, acked, _ := p.Stats(); acked != 0 || len(e.inbox.all()) != 0 {
+		t.Fatalf("before the Handoff: %d acknowledged, subscribers got %+v; want nothing", acked, e.inbox.all())
+	}
+	h := &holdHandoff{}
+	b.SetHandoff(h)
+	for deadline := time.Now().Add(2 * time.Second); h.count() < 1 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if h.count() != 1 {
+		t.Fatalf("the Handoff got %d messages, want the one that waited", h.count())
+	}
+	h.release()
+	must(t, p.Wait(ctx))
+	if _, acked, _ := p.Stats(); acked != 1 || len(e.inbox.all()) != 0 {
+		t.Errorf("after the Handoff: %d acknowledged (want 1), subscribers got %+v (want nothing)", acked, e.inbox.all())
 	}
 }
 

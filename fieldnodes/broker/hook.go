@@ -199,6 +199,12 @@ func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	b := h.b
 	ho := b.currentHandoff()
+	if ho == nil && b.cfg.AwaitHandoff && pk.FixedHeader.Qos <= 1 && !cl.Net.Inline && string(cl.Properties.Username) != InternalUser {
+		if ho = b.awaitHandoff(); ho == nil {
+			b.log.Warn("publish dropped unacknowledged: no ingest to take it yet", "client_id", cl.ID, "topic", pk.TopicName)
+			return pk, packets.ErrRejectPacket
+		}
+	}
 	if ho == nil || pk.FixedHeader.Qos > 1 || !ho.Wants(pk.TopicName) {
 		return pk, nil
 	}
