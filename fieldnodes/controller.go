@@ -48,11 +48,9 @@ type ControllerHandler interface {
 	HandleState(ctx context.Context, st ControllerState) error
 }
 
-// ReadingsListener is told which nodes got new readings and when the oldest of those readings
-// were committed (zero when not known); package irrigation evaluates the rules of their zones.
-// Nodes in irrigation zones are told of at once when their readings commit, before their node
-// upkeep (node_latest, last seen, health) is written; other nodes once it is. It must not block
-// for long.
+// ReadingsListener is told which nodes in irrigation zones got new readings, as soon as they
+// are committed (before the node upkeep, node_latest and last seen, is written behind), and
+// when; package irrigation evaluates the rules of their zones. It must not block for long.
 type ReadingsListener interface {
 	ReadingsCommitted(ctx context.Context, nodeIDs []int64, committedAt time.Time)
 }

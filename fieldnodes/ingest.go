@@ -75,8 +75,8 @@ type IngestConfig struct {
 	// same node within this window is a copy (another gateway's, another network server's, a
 	// redelivery) and adds nothing. Default 10 minutes.
 	DedupWindow time.Duration
-	// Listener is told which nodes got readings: nodes in irrigation zones as soon as their
-	// readings commit, the others once their latest values are written; may be nil.
+	// Listener is told which nodes in irrigation zones got readings, as soon as they commit;
+	// may be nil.
 	Listener ReadingsListener
 	// Controllers takes controller acks and states; nil: controller topics are not subscribed.
 	Controllers ControllerHandler
@@ -115,8 +115,8 @@ type IngestConfig struct {
 // network-server events, batches their readings across messages, commits each batch, and only
 // then acknowledges the batch's messages (in the order they came). The node upkeep (latest
 // values, last seen, health and link figures) is written just behind the commits, coalesced.
-// The ReadingsListener hears of nodes in irrigation zones at their readings' commit, of the
-// others once their upkeep is written. Controller acks and states go to the
+// The ReadingsListener hears of the nodes in irrigation zones at their readings' commit.
+// Controller acks and states go to the
 // ControllerHandler, and network-server events of a LoRaWAN controller's DevEUI to the
 // LoRaWANControllerHandler; they are acknowledged once handled.
 //
@@ -243,7 +243,7 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 		seen[t.Filter()] = true
 		g.routes = append(g.routes, route{network: in.Network, template: t})
 	}
-	g.upkeep = newUpkeepWriter(cfg.Store, g.log, cfg.Listener, cfg.MaxUpkeep, cfg.RetryMin, cfg.RetryMax,
+	g.upkeep = newUpkeepWriter(cfg.Store, g.log, cfg.MaxUpkeep, cfg.RetryMin, cfg.RetryMax,
 		func() { g.metrics.commitErrors.Inc() })
 	if cfg.Registerer != nil {
 		if err := g.metrics.register(cfg.Registerer, func() float64 { return float64(len(g.in)) }); err != nil {

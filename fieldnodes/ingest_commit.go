@@ -3,6 +3,7 @@ package fieldnodes
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/aghali/aghali/fieldnodes/lorawan"
@@ -113,8 +114,7 @@ func (g *Ingest) commit(b *batch) {
 		g.abandon(b, err)
 		return
 	}
-	up.committed = time.Now()
-	g.tellZoned(ctx, stored, nodes, up)
+	g.tellZoned(ctx, stored, nodes)
 
 	// An unknown device keeps its last PendingMessagesKept messages: of a batch with more from
 	// one device, only those are written (the rest are counted), so that a chatty stranger does
@@ -192,22 +192,24 @@ func (g *Ingest) commit(b *batch) {
 }
 
 // tellZoned tells the listener at once which nodes in irrigation zones got the readings just
-// committed: rules read readings, not the node upkeep, so they need not wait for it. Their upkeep
-// no longer tells it again; that of the other nodes does, behind (a node just put in a zone
-// that this ingest does not know to be in one yet is so heard of all the same).
-func (g *Ingest) tellZoned(ctx context.Context, stored []*item, nodes map[nodeKey]nodeInfo, up *upkeepSet) {
+// committed: rules read readings, not the node upkeep, so they need not wait for it. Nodes in
+// no zone are not told of: no rule reads them at their commit (a farm's rules read them when a
+// zone's readings come, and every minute). A node just put in a zone is told of once this
+// ingest's cache knows it (NodeCacheTTL); until then the minutely pass covers its zone.
+func (g *Ingest) tellZoned(ctx context.Context, stored []*item, nodes map[nodeKey]nodeInfo) {
 	if g.cfg.Listener == nil {
 		return
 	}
+	committed := time.Now()
 	var ids []int64
 	for _, it := range stored {
-		if n := up.nodes[it.node]; n != nil && n.readings && nodes[it.key].zoned {
-			n.readings = false // told
+		if len(it.readings) > 0 && nodes[it.key].zoned {
 			ids = append(ids, it.node)
 		}
 	}
-	if len(ids) > 0 {
-		g.cfg.Listener.ReadingsCommitted(ctx, ids, up.committed)
+	slices.Sort(ids)
+	if ids = slices.Compact(ids); len(ids) > 0 {
+		g.cfg.Listener.ReadingsCommitted(ctx, ids, committed)
 	}
 }
 

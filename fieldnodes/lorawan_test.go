@@ -314,9 +314,13 @@ func TestLateAndOutOfOrderReadings(t *testing.T) {
 		send(t, dev, "aghali/nodes/soil-01/up", fmt.Sprintf(`{"ts":%q,"readings":{"soil_vwc":%g}}`, now.Add(at).Format(time.RFC3339), -at.Hours()))
 	}
 	eventually(t, 3*time.Second, "four readings", func() bool { return r.readings(t) == 4 })
-	eventually(t, 3*time.Second, "the latest value", func() bool { return r.listener.has(id) })
-	n, err := r.store.Node(ctx, id)
-	must(t, err)
+	var n fieldnodes.Node
+	eventually(t, 3*time.Second, "the latest value", func() bool {
+		var err error
+		n, err = r.store.Node(ctx, id)
+		must(t, err)
+		return n.LastSeenAt != nil && n.LastSeenAt.Equal(now.Add(-10*time.Minute))
+	})
 	if lv := n.Latest["soil_vwc"]; !lv.TS.Equal(now.Add(-10*time.Minute)) || !n.LastSeenAt.Equal(now.Add(-10*time.Minute)) {
 		t.Errorf("latest %+v, last seen %v", lv, n.LastSeenAt)
 	}

@@ -16,8 +16,6 @@ type upkeepSet struct {
 	latest  map[latestKey]latestVal
 	nodes   map[int64]*nodeState
 	markers []int64
-	// committed is when the oldest of its readings were committed (zero: not known).
-	committed time.Time
 }
 
 type latestKey struct {
@@ -32,8 +30,7 @@ type latestVal struct {
 
 // nodeState is what a node's messages say beyond its readings. Zero values mean "nothing new".
 type nodeState struct {
-	seen     time.Time // newest time the node was heard
-	readings bool      // it got readings the ReadingsListener has not yet heard of
+	seen time.Time // newest time the node was heard
 
 	linkAt   time.Time // the uplink the link figures below are from
 	gateways *int16
@@ -90,7 +87,6 @@ func (u *upkeepSet) addReadings(rows []Reading, ids map[string]int16) {
 		u.addLatest(r.NodeID, ids[r.Metric], latestVal{ts: r.TS, value: r.Value})
 		if cur == nil || curID != r.NodeID {
 			cur, curID = u.node(r.NodeID), r.NodeID
-			cur.readings = true
 		}
 		cur.seenAt(r.TS)
 	}
@@ -104,7 +100,6 @@ func (n *nodeState) seenAt(t time.Time) {
 
 func (n *nodeState) merge(o *nodeState) {
 	n.seenAt(o.seen)
-	n.readings = n.readings || o.readings
 	if !o.linkAt.IsZero() && !o.linkAt.Before(n.linkAt) {
 		n.linkAt, n.gateways, n.sf, n.freq, n.fcnt = o.linkAt, o.gateways, o.sf, o.freq, o.fcnt
 	}
@@ -128,27 +123,6 @@ func (u *upkeepSet) merge(o *upkeepSet) {
 		u.node(id).merge(n)
 	}
 	u.markers = append(u.markers, o.markers...)
-	u.committed = earliest(u.committed, o.committed)
-}
-
-// earliest is the earlier of two times, a zero time counting as unknown.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || !b.IsZero() && b.Before(a) {
-		return b
-	}
-	return a
-}
-
-// readingNodes are the nodes that got readings, ascending.
-func (u *upkeepSet) readingNodes() []int64 {
-	out := make([]int64, 0, len(u.nodes))
-	for id, n := range u.nodes {
-		if n.readings {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 // upkeepArrays are a set as the column arrays upkeepSQL takes, sorted by node (and metric), so
@@ -231,15 +205,12 @@ const maxUpkeepRest = 200 * time.Millisecond
 
 // upkeepWriter writes node upkeep behind the ingest: committers add what their batches leave,
 // coalescing into one set, and one goroutine writes the set in one statement as soon as the
-// previous write is done, then tells the ReadingsListener of the nodes whose readings it did
-// not hear of at their commit (those the ingest does not know to be in a zone). Under light load
-// every batch is written moments after its commit; under heavy load many batches' upkeep merges
+// previous write is done. Under light load every batch is written moments after its commit; under heavy load many batches' upkeep merges
 // into one write, so a node reporting often costs one node_latest update per write, not one
 // per message.
 type upkeepWriter struct {
 	store    *Store
 	log      *slog.Logger
-	listener ReadingsListener
 	max      int // entries a pending set may hold before add waits
 	retryMin time.Duration
 	retryMax time.Duration
@@ -252,8 +223,8 @@ type upkeepWriter struct {
 	stopped bool
 }
 
-func newUpkeepWriter(store *Store, log *slog.Logger, listener ReadingsListener, max int, retryMin, retryMax time.Duration, onError func()) *upkeepWriter {
-	w := &upkeepWriter{store: store, log: log, listener: listener, max: max, retryMin: retryMin, retryMax: retryMax, onError: onError,
+func newUpkeepWriter(store *Store, log *slog.Logger, max int, retryMin, retryMax time.Duration, onError func()) *upkeepWriter {
+	w := &upkeepWriter{store: store, log: log, max: max, retryMin: retryMin, retryMax: retryMax, onError: onError,
 		pending: newUpkeepSet(), wake: make(chan struct{}, 1)}
 	w.room = sync.NewCond(&w.mu)
 	return w
@@ -341,10 +312,5 @@ func (w *upkeepWriter) flush(ctx context.Context, set *upkeepSet) {
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, w.retryMax)
-	}
-	if w.listener != nil {
-		if ids := set.readingNodes(); len(ids) > 0 {
-			w.listener.ReadingsCommitted(ctx, ids, set.committed)
-		}
 	}
 }
