@@ -34,16 +34,18 @@ type nodeInfo struct {
 	id      int64
 	farm    int64
 	profile string
-	zoned   bool // in an irrigation zone: its readings may drive rules (upkeep written first)
+	zoned   bool // in an irrigation zone: its readings may drive rules (the rules are told at once)
 }
 
 type nodeEntry struct {
 	info    nodeInfo
 	expires time.Time
+	gen     uint64 // the Store's nodesChanged when it was read
 }
 
-// nodeCache remembers nodes by key for a while. Unknown keys are not remembered, so a node
-// registered (or claimed) a moment later is recognised at once.
+// nodeCache remembers nodes by key for a while, or until a node is updated or deleted through
+// the Store (another instance's changes show after the TTL). Unknown keys are not remembered,
+// so a node registered (or claimed) a moment later is recognised at once.
 type nodeCache struct {
 	mu      sync.Mutex
 	ttl     time.Duration
@@ -55,12 +57,13 @@ type nodeCache struct {
 func (g *Ingest) lookupNodes(ctx context.Context, keys []nodeKey) (map[nodeKey]nodeInfo, error) {
 	out := make(map[nodeKey]nodeInfo, len(keys))
 	now := g.cfg.Now()
+	gen := g.store.nodesChanged.Load()
 	var uids, euis []string
 	asked := map[nodeKey]bool{}
 	c := &g.nodes
 	c.mu.Lock()
 	for _, k := range keys {
-		if e, ok := c.entries[k]; ok && now.Before(e.expires) {
+		if e, ok := c.entries[k]; ok && now.Before(e.expires) && e.gen == gen {
 			out[k] = e.info
 		} else if !asked[k] {
 			asked[k] = true
@@ -86,7 +89,7 @@ func (g *Ingest) lookupNodes(ctx context.Context, keys []nodeKey) (map[nodeKey]n
 	}
 	for k, info := range found {
 		out[k] = info
-		c.entries[k] = nodeEntry{info: info, expires: now.Add(c.ttl)}
+		c.entries[k] = nodeEntry{info: info, expires: now.Add(c.ttl), gen: gen}
 	}
 	return out, nil
 }

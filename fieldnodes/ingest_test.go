@@ -276,7 +276,7 @@ func (l *commitListener) times(id int64) (int, bool, time.Time) {
 func TestListenerHearsOfZonedNodesAtCommit(t *testing.T) {
 	t.Parallel()
 	l := &commitListener{told: map[int64]int{}, ready: map[int64]bool{}, at: map[int64]time.Time{}}
-	r := newRig(t, func(c *fieldnodes.IngestConfig) { l.store = c.Store; c.Listener = l })
+	r := newRig(t, func(c *fieldnodes.IngestConfig) { l.store = c.Store; c.Listener = l; c.NodeCacheTTL = time.Hour })
 	zoned := r.node(t, "soil-01", r.zoneA)
 	loose := r.node(t, "soil-02", 0)
 	devZoned := r.device(t, "soil-01", fieldnodes.KindNode)
@@ -316,6 +316,14 @@ func TestListenerHearsOfZonedNodesAtCommit(t *testing.T) {
 	if n, _, _ := l.times(loose); n != 0 {
 		t.Errorf("loose node told of %d times, want 0", n)
 	}
+
+	// Put in a zone, the loose node's next readings are told of at once: the ingest's cache
+	// does not keep it as it was.
+	node.ZoneID = &r.zoneA
+	_, err = r.store.UpdateNode(ctx, node)
+	must(t, err)
+	send(t, devLoose, "aghali/nodes/soil-02/up", fmt.Sprintf(`{"ts":%q,"readings":{"soil_vwc":0.25}}`, ts.Add(time.Minute).Format(time.RFC3339)))
+	eventually(t, 2*time.Second, "the node put in a zone to be told of", func() bool { n, _, _ := l.times(loose); return n == 1 })
 }
 
 func TestIngestUnknownMalformedAndFuture(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,6 +68,10 @@ type Store struct {
 
 	metricsMu sync.RWMutex
 	metricIDs map[string]metricInfo // by name; only ever grows
+
+	// nodesChanged counts node updates and deletions through this Store: an ingest's node cache
+	// holds only entries read since the last (a node moved into a zone drives rules at once).
+	nodesChanged atomic.Uint64
 
 	stop    context.CancelFunc
 	stopped chan struct{}

@@ -160,6 +160,7 @@ func (s *Store) UpdateNode(ctx context.Context, n Node) (Node, error) {
 	if err != nil {
 		return Node{}, interpretError(err, fmt.Sprintf("update node %d", n.ID))
 	}
+	s.nodesChanged.Add(1)
 	latest, err := s.Node(ctx, out.ID)
 	if err != nil {
 		return Node{}, err
@@ -196,6 +197,7 @@ func (s *Store) DeleteNode(ctx context.Context, id int64) error {
 	if err != nil {
 		return interpretError(err, fmt.Sprintf("delete node %d", id))
 	}
+	s.nodesChanged.Add(1)
 	s.auth.forget(uid)
 	return nil
 }

@@ -226,8 +226,26 @@ func (s *Store) Latest(ctx context.Context, farmID int64) (map[int64]map[string]
 
 // ZoneAggregate aggregates metric over the readings of zone zoneID's nodes with time ≥ since:
 // agg is AggMean, AggMin or AggMax over all of them, or AggLast, the newest single reading of
-// any of the zone's nodes. n is the number of readings used; n == 0 means no data (value 0).
+// any of the zone's nodes. n is the number of readings used (for AggLast: of nodes with a
+// reading since since); n == 0 means no data (value 0).
 func (s *Store) ZoneAggregate(ctx context.Context, zoneID int64, metric, agg string, since time.Time) (float64, int, error) {
+	return s.aggregate(ctx, "zone", zoneID, metric, agg, since)
+}
+
+// FarmLast is the newest reading of metric of any node of farm farmID with time ≥ since, and
+// how many of its nodes have one; nodes == 0 means none (value 0). Like ZoneAggregate it reads
+// the readings, which rules are told of at their commit, not the nodes' latest values written
+// behind it.
+func (s *Store) FarmLast(ctx context.Context, farmID int64, metric string, since time.Time) (value float64, nodes int, err error) {
+	return s.aggregate(ctx, "farm", farmID, metric, AggLast, since)
+}
+
+// aggregate is ZoneAggregate over the nodes of a zone or (scope "farm") a farm.
+func (s *Store) aggregate(ctx context.Context, scope string, id int64, metric, agg string, since time.Time) (float64, int, error) {
+	of := "n.zone_id = $1"
+	if scope == "farm" {
+		of = "n.farm_id = $1"
+	}
 	var q string
 	switch agg {
 	case AggMean:
@@ -237,21 +255,21 @@ func (s *Store) ZoneAggregate(ctx context.Context, zoneID int64, metric, agg str
 	case AggMax:
 		q = `SELECT coalesce(max(r.value), 0), count(*)`
 	case AggLast:
-		// Each node's newest reading, by key; the zone's newest is the newest of those. Read
-		// from readings, not node_latest: rules hear of readings at their commit, before the
-		// node upkeep behind it is written.
-		q = `SELECT l.value, 1 FROM nodes n
+		// Each node's newest reading, by key; the newest of those. Read from readings, not
+		// node_latest: rules hear of readings at their commit, before the node upkeep behind
+		// it is written.
+		q = `SELECT l.value, (count(*) OVER ())::int FROM nodes n
 			CROSS JOIN LATERAL (SELECT r.value, r.ts FROM readings r
 				WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3
 				ORDER BY r.ts DESC LIMIT 1) l
-			WHERE n.zone_id = $1
+			WHERE ` + of + `
 			ORDER BY l.ts DESC, n.id LIMIT 1`
 	default:
 		return 0, 0, invalid("aggregate", "%q is not one of mean, min, max, last", agg)
 	}
 	if agg != AggLast {
 		q += ` FROM readings r JOIN nodes n ON n.id = r.node_id
-			WHERE n.zone_id = $1 AND r.metric_id = $2 AND r.ts >= $3`
+			WHERE ` + of + ` AND r.metric_id = $2 AND r.ts >= $3`
 	}
 	m, ok, err := s.metric(ctx, metric)
 	if err != nil || !ok {
@@ -259,12 +277,12 @@ func (s *Store) ZoneAggregate(ctx context.Context, zoneID int64, metric, agg str
 	}
 	var value float64
 	var n int
-	err = s.db.QueryRow(ctx, q, zoneID, m.id, since).Scan(&value, &n)
+	err = s.db.QueryRow(ctx, q, id, m.id, since).Scan(&value, &n)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, 0, nil
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s of %s in zone %d: %w", agg, metric, zoneID, err)
+		return 0, 0, fmt.Errorf("%s of %s in %s %d: %w", agg, metric, scope, id, err)
 	}
 	return value, n, nil
 }

@@ -311,7 +311,7 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 	must(t, err)
 	since := now.Add(-time.Hour)
 	for agg, want := range map[string][2]float64{
-		"mean": {0.2, 3}, "min": {0.1, 3}, "max": {0.3, 3}, "last": {0.3, 1},
+		"mean": {0.2, 3}, "min": {0.1, 3}, "max": {0.3, 3}, "last": {0.3, 2}, // last: n is nodes
 	} {
 		v, n, err := s.ZoneAggregate(ctx, f.zoneA, "soil_vwc", agg, since)
 		if err != nil || math.Abs(v-want[0]) > 1e-9 || n != int(want[1]) {
@@ -323,6 +323,15 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 	}
 	if _, n, err := s.ZoneAggregate(ctx, f.zoneA, "soil_vwc", "last", now.Add(-time.Minute)); err != nil || n != 0 {
 		t.Errorf("last with nothing recent: n=%d %v", n, err)
+	}
+	// A farm's newest reading is any node's, zoned or not, read from the readings.
+	for _, c := range []struct {
+		since       time.Time
+		want, nodes float64
+	}{{since, 0.90, 3}, {now.Add(-7 * time.Minute), 0.90, 1}, {now.Add(-15 * time.Minute), 0.90, 2}, {now.Add(-time.Minute), 0, 0}} {
+		if v, n, err := s.FarmLast(ctx, f.farmID, "soil_vwc", c.since); err != nil || v != c.want || n != int(c.nodes) {
+			t.Errorf("farm last since %v = %v (%d nodes), %v; want %v (%v nodes)", now.Sub(c.since), v, n, err, c.want, c.nodes)
+		}
 	}
 	if _, n, err := s.ZoneAggregate(ctx, f.zoneA, "never_seen", "mean", since); err != nil || n != 0 {
 		t.Errorf("unknown metric: n=%d %v", n, err)

@@ -509,3 +509,31 @@ func TestDryRun(t *testing.T) {
 		t.Fatal("a dry run of a broken condition succeeded")
 	}
 }
+
+// A farm's last is the newest reading of any of its nodes, whichever node it came from.
+func TestFarmLastIsTheNewestReadingOfAnyNode(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "Asia/Baku")
+	z, _, _ := f.zoneWithValve()
+	a, b := f.node(0), f.node(z.ID)
+	r := f.rule(0, func(r *irrigation.Rule) {
+		r.ZoneID, r.FarmID = nil, f.farm
+		r.Name, r.Action, r.DurationS, r.Severity = "Heat", "alert", 0, "warning"
+		r.Message = "Heat"
+		r.Condition = `last("air_temp_c", "1h", "farm") > 30`
+	})
+	e := f.engine()
+	now := f.clock.Now()
+	f.insert(fieldnodes.Reading{NodeID: a, Metric: "air_temp_c", TS: now.Add(-2 * time.Minute), Value: 35},
+		fieldnodes.Reading{NodeID: b, Metric: "air_temp_c", TS: now.Add(-time.Minute), Value: 28})
+	f.evaluate(e, 0) // the newest is b's 28, though a's older 35 is larger
+	subject := fmt.Sprintf("rule:%d:zone:%d", r.ID, z.ID)
+	if a, ok := f.alert(irrigation.AlertRule, subject); ok {
+		t.Fatalf("alert on an older reading: %+v", a)
+	}
+	f.insert(fieldnodes.Reading{NodeID: a, Metric: "air_temp_c", TS: now, Value: 33})
+	f.evaluate(e, 1)
+	if al, ok := f.alert(irrigation.AlertRule, subject); !ok || !strings.Contains(al.Message, `last("air_temp_c", "1h", "farm") = 33`) {
+		t.Fatalf("alert = %+v, %v; want one on a's newest 33", al, ok)
+	}
+}

@@ -204,6 +204,20 @@ func (l *liveFacts) series(ctx context.Context, z *zoneContext, at time.Time, s 
 		}
 		return rule.Value{V: v, N: n}, nil
 	}
+	if s.Scope == rule.ScopeFarm && s.Func == rule.FuncLast {
+		// From the readings (as for a zone): the nodes' latest values are written behind the
+		// commit that told the rules. None in the window: the nodes below say why.
+		v, nodes, err := l.readings.FarmLast(ctx, z.farmID, s.Metric, since)
+		if err != nil {
+			return rule.Value{}, err
+		}
+		if nodes > 0 {
+			a := newAggregate()
+			a.n, a.nodes = nodes, nodes
+			a.addLast(at, v)
+			return a.value(s.Func), nil
+		}
+	}
 	nodes, err := l.farmNodes(ctx, z.farmID)
 	if err != nil {
 		return rule.Value{}, err

@@ -86,11 +86,12 @@ func (a *acker) write(cl *mqtt.Client, b []byte) bool {
 	return true
 }
 
-// keepAliveDeadline is mochi's deadline for a client's connection: 1.5 keep-alive periods from
-// now [MQTT-3.1.2-22], none without a keep-alive.
+// keepAliveDeadline is mochi's deadline for a client's connection: a keep-alive and a half (in
+// whole seconds, as mochi counts) from now [MQTT-3.1.2-22], none without a keep-alive.
 func keepAliveDeadline(keepAlive uint16) time.Time {
 	if keepAlive == 0 {
 		return time.Time{}
 	}
-	return time.Now().Add(time.Duration(keepAlive) * 3 * time.Second / 2)
+	ka := int64(keepAlive)
+	return time.Now().Add(time.Duration(ka+ka/2) * time.Second)
 }

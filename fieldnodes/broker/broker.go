@@ -73,10 +73,11 @@ type Config struct {
 	Handoff Handoff
 	// AwaitHandoff: the Handoff is set with SetHandoff after Start (a process starts its broker
 	// before the ingest that is the Handoff exists). Until it is, publishes of devices and
-	// gateways wait for it (at most HandoffWait, then they are dropped unacknowledged and their
-	// publisher sends them again): routed to no subscriber yet, they would be acknowledged and
-	// lost.
+	// gateways wait for it, at most HandoffWait (default 10 s); then they are left
+	// unacknowledged and the client is disconnected, so that it sends them again when it
+	// reconnects. Routed to no subscriber yet, they would be acknowledged and lost.
 	AwaitHandoff bool
+	HandoffWait  time.Duration
 	// Gateways are logins (user name → password) of gateways and LoRaWAN network servers: they
 	// may publish the uplinks of any node ({prefix}/nodes/+/up) and to GatewayPublish, and
 	// subscribe to GatewaySubscribe. Their client id must be the user name or start with it and
@@ -111,6 +112,8 @@ type Broker struct {
 	handoff   atomic.Pointer[Handoff]
 	handedTo  chan struct{} // closed once a Handoff is set
 	handOnce  sync.Once
+	stopping  chan struct{} // closed when Stop begins
+	stopOnce  sync.Once
 
 	ctx    context.Context // ends at Stop; bounds login checks
 	cancel context.CancelFunc
@@ -152,6 +155,9 @@ func New(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: gateway topic filter %q is not an MQTT filter", f)
 		}
 	}
+	if cfg.HandoffWait <= 0 {
+		cfg.HandoffWait = 10 * time.Second
+	}
 	if cfg.SessionExpiry <= 0 {
 		cfg.SessionExpiry = 7 * 24 * time.Hour
 	}
@@ -170,6 +176,7 @@ func New(cfg Config) (*Broker, error) {
 		grants:    map[string]*grant{},
 		internIDs: map[string]bool{},
 		handedTo:  make(chan struct{}),
+		stopping:  make(chan struct{}),
 	}
 	b.metrics = newMetrics()
 	b.SetHandoff(cfg.Handoff)
@@ -192,20 +199,18 @@ func (b *Broker) SetHandoff(h Handoff) {
 	b.handOnce.Do(func() { close(b.handedTo) })
 }
 
-// HandoffWait bounds how long a publish waits for the Handoff of a broker that awaits one.
-const HandoffWait = 10 * time.Second
-
-// awaitHandoff is the Handoff once it is set, nil after HandoffWait or at Stop.
-func (b *Broker) awaitHandoff() Handoff {
-	t := time.NewTimer(HandoffWait)
+// awaitHandoff waits until a Handoff has been set (once: one removed later is not waited for)
+// and returns the one in use; ok is false after Config.HandoffWait or at Stop.
+func (b *Broker) awaitHandoff() (h Handoff, ok bool) {
+	t := time.NewTimer(b.cfg.HandoffWait)
 	defer t.Stop()
 	select {
 	case <-b.handedTo:
-		return b.currentHandoff()
+		return b.currentHandoff(), true
 	case <-t.C:
-	case <-b.ctx.Done():
+	case <-b.stopping:
 	}
-	return nil
+	return nil, false
 }
 
 // currentHandoff is the Handoff in use, nil when none.
@@ -261,14 +266,17 @@ func (b *Broker) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop disconnects every client and closes the listener.
+// Stop disconnects every client and closes the listener; later calls do nothing.
 func (b *Broker) Stop() {
-	if b.srv == nil {
-		return
-	}
-	_ = b.srv.Close()
-	b.cancel()
-	<-b.acksDone
+	b.stopOnce.Do(func() {
+		close(b.stopping) // publishes awaiting the Handoff give up
+		if b.srv == nil {
+			return
+		}
+		_ = b.srv.Close()
+		b.cancel()
+		<-b.acksDone
+	})
 }
 
 // Addr is the address the broker listens on (with the real port when Listen was ":0").

@@ -181,6 +181,53 @@ func TestPublishesWaitForTheAwaitedHandoff(t *testing.T) {
 	}
 }
 
+// A publish that waited for the Handoff in vain is left unacknowledged and its client
+// disconnected, so that it comes again on the next connection; Stop does not wait for the
+// publishes that are waiting.
+func TestPublishesThatWaitInVainComeAgain(t *testing.T) {
+	e, b := gatewayEnv(t, nil, func(c *broker.Config) { c.AwaitHandoff, c.HandoffWait = true, 200*time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := loadgen.Dial(ctx, loadgen.Config{URL: b.URL(), ClientID: "chirpstack-1", Username: "chirpstack", Password: "cs-pw"})
+	must(t, err)
+	defer p.Close()
+	must(t, p.Publish(ctx, "aghali/nodes/a/up", []byte(`{"readings":{"soil_vwc":0.2}}`)))
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, _, reconnects := p.Stats(); reconnects > 0 {
+			break
+		}
+	}
+	if _, acked, reconnects := p.Stats(); reconnects == 0 || acked != 0 || len(e.inbox.all()) != 0 {
+		t.Fatalf("after waiting in vain: %d reconnects (want some), %d acknowledged, subscribers got %d (want none)", reconnects, acked, len(e.inbox.all()))
+	}
+	h := &holdHandoff{}
+	b.SetHandoff(h)
+	for deadline := time.Now().Add(5 * time.Second); h.count() < 1 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.release()
+	must(t, p.Wait(ctx))
+	if _, acked, _ := p.Stats(); acked != 1 || h.count() != 0 {
+		t.Errorf("after the Handoff: %d acknowledged, want 1", acked)
+	}
+
+	// A broker stopping while a publish waits for its Handoff stops at once.
+	e2, b2 := gatewayEnv(t, nil, func(c *broker.Config) { c.AwaitHandoff, c.HandoffWait = true, time.Hour })
+	_ = e2
+	p2, err := loadgen.Dial(ctx, loadgen.Config{URL: b2.URL(), ClientID: "chirpstack-2", Username: "chirpstack", Password: "cs-pw"})
+	must(t, err)
+	defer p2.Close()
+	must(t, p2.Publish(ctx, "aghali/nodes/a/up", []byte(`{"readings":{"soil_vwc":0.2}}`)))
+	time.Sleep(100 * time.Millisecond)
+	stopped := make(chan struct{})
+	go func() { b2.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop waits for a publish waiting for the Handoff")
+	}
+}
+
 // total reads an unlabelled counter of the broker's registry.
 func total(t *testing.T, e *env, name string) float64 {
 	t.Helper()

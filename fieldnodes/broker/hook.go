@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"errors"
 	"strings"
 	"time"
 
@@ -194,14 +195,20 @@ func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	h.b.log.Error("MQTT message dropped: client's write queue full", "client_id", cl.ID, "topic", pk.TopicName)
 }
 
+var errNoHandoff = errors.New("broker: no Handoff to take the client's publishes")
+
 // OnPublish hands the publishes the Handoff wants to it, and keeps them from the subscribers:
 // the publisher's PUBACK waits for the Handoff's Ack (acker). QoS 2 is left to mochi.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	b := h.b
 	ho := b.currentHandoff()
 	if ho == nil && b.cfg.AwaitHandoff && pk.FixedHeader.Qos <= 1 && !cl.Net.Inline && string(cl.Properties.Username) != InternalUser {
-		if ho = b.awaitHandoff(); ho == nil {
-			b.log.Warn("publish dropped unacknowledged: no ingest to take it yet", "client_id", cl.ID, "topic", pk.TopicName)
+		var ok bool
+		if ho, ok = b.awaitHandoff(); !ok {
+			// Unacknowledged, and disconnected: a client sends its unacknowledged messages
+			// again when it reconnects, not on a connection that stays up.
+			b.log.Warn("publish not taken: no ingest yet; client disconnected to send it again", "client_id", cl.ID, "topic", pk.TopicName)
+			cl.Stop(errNoHandoff)
 			return pk, packets.ErrRejectPacket
 		}
 	}
