@@ -151,6 +151,17 @@ func TestHandoffAcknowledgesAfterTheHandoffDoes(t *testing.T) {
 	}
 }
 
+// publishOne connects a gateway publisher as clientID and publishes one uplink (QoS 1); the
+// publisher is closed when the test ends.
+func publishOne(ctx context.Context, t *testing.T, b *broker.Broker, clientID string) *loadgen.Publisher {
+	t.Helper()
+	p, err := loadgen.Dial(ctx, loadgen.Config{URL: b.URL(), ClientID: clientID, Username: "chirpstack", Password: "cs-pw"})
+	must(t, err)
+	t.Cleanup(p.Close)
+	must(t, p.Publish(ctx, "aghali/nodes/a/up", []byte(`{"readings":{"soil_vwc":0.2}}`)))
+	return p
+}
+
 // A broker that awaits its Handoff (a process starts it before its ingest exists) holds the
 // publishes that come in before it is set, unacknowledged and routed to no subscriber, and hands
 // them over once it is.
@@ -158,10 +169,7 @@ func TestPublishesWaitForTheAwaitedHandoff(t *testing.T) {
 	e, b := gatewayEnv(t, nil, func(c *broker.Config) { c.AwaitHandoff = true })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := loadgen.Dial(ctx, loadgen.Config{URL: b.URL(), ClientID: "chirpstack-1", Username: "chirpstack", Password: "cs-pw"})
-	must(t, err)
-	defer p.Close()
-	must(t, p.Publish(ctx, "aghali/nodes/a/up", []byte(`{"readings":{"soil_vwc":0.2}}`)))
+	p := publishOne(ctx, t, b, "chirpstack-1")
 	time.Sleep(300 * time.Millisecond)
 	if _, acked, _ := p.Stats(); acked != 0 || len(e.inbox.all()) != 0 {
 		t.Fatalf("before the Handoff: %d acknowledged, subscribers got %+v; want nothing", acked, e.inbox.all())
@@ -188,10 +196,7 @@ func TestPublishesThatWaitInVainComeAgain(t *testing.T) {
 	e, b := gatewayEnv(t, nil, func(c *broker.Config) { c.AwaitHandoff, c.HandoffWait = true, 200*time.Millisecond })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := loadgen.Dial(ctx, loadgen.Config{URL: b.URL(), ClientID: "chirpstack-1", Username: "chirpstack", Password: "cs-pw"})
-	must(t, err)
-	defer p.Close()
-	must(t, p.Publish(ctx, "aghali/nodes/a/up", []byte(`{"readings":{"soil_vwc":0.2}}`)))
+	p := publishOne(ctx, t, b, "chirpstack-1")
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if _, _, reconnects := p.Stats(); reconnects > 0 {
 			break
@@ -212,12 +217,8 @@ func TestPublishesThatWaitInVainComeAgain(t *testing.T) {
 	}
 
 	// A broker stopping while a publish waits for its Handoff stops at once.
-	e2, b2 := gatewayEnv(t, nil, func(c *broker.Config) { c.AwaitHandoff, c.HandoffWait = true, time.Hour })
-	_ = e2
-	p2, err := loadgen.Dial(ctx, loadgen.Config{URL: b2.URL(), ClientID: "chirpstack-2", Username: "chirpstack", Password: "cs-pw"})
-	must(t, err)
-	defer p2.Close()
-	must(t, p2.Publish(ctx, "aghali/nodes/a/up", []byte(`{"readings":{"soil_vwc":0.2}}`)))
+	_, b2 := gatewayEnv(t, nil, func(c *broker.Config) { c.AwaitHandoff, c.HandoffWait = true, time.Hour })
+	publishOne(ctx, t, b2, "chirpstack-2")
 	time.Sleep(100 * time.Millisecond)
 	stopped := make(chan struct{})
 	go func() { b2.Stop(); close(stopped) }()
