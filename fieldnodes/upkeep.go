@@ -205,9 +205,9 @@ const maxUpkeepRest = 200 * time.Millisecond
 
 // upkeepWriter writes node upkeep behind the ingest: committers add what their batches leave,
 // coalescing into one set, and one goroutine writes the set in one statement as soon as the
-// previous write is done. Under light load every batch is written moments after its commit; under heavy load many batches' upkeep merges
-// into one write, so a node reporting often costs one node_latest update per write, not one
-// per message.
+// previous write is done. Under light load every batch is written moments after its commit;
+// under heavy load many batches' upkeep merges into one write, so a node reporting often costs
+// one node_latest update per write, not one per message.
 type upkeepWriter struct {
 	store    *Store
 	log      *slog.Logger

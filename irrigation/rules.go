@@ -447,17 +447,6 @@ func (s *Store) toEvaluate(ctx context.Context, sel zoneSelection) ([]ruleOnZone
 	return rzs, contexts, interpretError(br.Close(), "rules of zones")
 }
 
-// saveRuleState writes a rule's memory of a zone.
-func saveRuleState(ctx context.Context, q querier, ruleID, zoneID int64, st rule.State, at time.Time, reason string) error {
-	_, err := q.Exec(ctx, `INSERT INTO rule_states (rule_id, zone_id, holding_since, armed, active, last_fired_at, evaluated_at, reason)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (rule_id, zone_id) DO UPDATE SET holding_since = EXCLUDED.holding_since, armed = EXCLUDED.armed,
-			active = EXCLUDED.active, last_fired_at = EXCLUDED.last_fired_at, evaluated_at = EXCLUDED.evaluated_at,
-			reason = EXCLUDED.reason`,
-		ruleID, zoneID, st.HoldingSince, st.Armed, st.Active, st.LastFired, at, reason)
-	return interpretError(err, "save rule state")
-}
-
 // lockRuleState locks a rule's memory of a zone (creating it) and reads it with whether the rule
 // is still enabled, in one statement; it is the rule's lock for acting on that zone (lock
 // order: rule, then farm and valve). A deleted rule is ErrNotFound.
