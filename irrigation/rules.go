@@ -411,6 +411,11 @@ func (z zoneSelection) args() []any {
 // zones that have any.
 func (s *Store) toEvaluate(ctx context.Context, sel zoneSelection) ([]ruleOnZone, map[int64]*zoneContext, error) {
 	b := &pgx.Batch{}
+	// The batch is one implicit transaction: its statements keep their generic plans. Chosen
+	// by cost, PostgreSQL plans them afresh at every pass (an array of unknown length looks
+	// costly to a generic plan), which took longer than running them. With generic plans the
+	// round trip takes half as long (p50 2.3 → 1.2 ms on the development VM without load).
+	b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
 	b.Queue(`SELECT `+ruleColumns+`, z.id, s.holding_since, COALESCE(s.armed, true), COALESCE(s.active, false),
 			s.last_fired_at, s.rule_id IS NOT NULL, COALESCE(s.reason, '')
 		FROM zones z
@@ -423,6 +428,9 @@ func (s *Store) toEvaluate(ctx context.Context, sel zoneSelection) ([]ruleOnZone
 		ORDER BY z.id`, sel.args()...)
 	br := s.db.SendBatch(ctx, b)
 	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, nil, interpretError(err, "plan cache mode")
+	}
 	rows, err := br.Query()
 	if err != nil {
 		return nil, nil, interpretError(err, "rules of zones")

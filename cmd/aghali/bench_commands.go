@@ -343,14 +343,23 @@ func dispatchHistogram(s *serveProcess) string {
 func quantiles(ds []time.Duration) string {
 	lat := slices.Clone(ds)
 	slices.Sort(lat)
-	q := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
-	}
+	q := func(p float64) time.Duration { return quantileOfSorted(lat, p) }
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 	return fmt.Sprintf("p50 %s   p90 %s   p99 %s   max %s", ms(q(0.50)), ms(q(0.90)), ms(q(0.99)), ms(q(1)))
+}
+
+// quantile is the p-quantile of ds (0 when empty).
+func quantile(ds []time.Duration, p float64) time.Duration {
+	lat := slices.Clone(ds)
+	slices.Sort(lat)
+	return quantileOfSorted(lat, p)
+}
+
+func quantileOfSorted(lat []time.Duration, p float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 }
 
 func (r *commandsResult) print(w io.Writer, b *commandsBench) {

@@ -412,17 +412,6 @@ func mustFloat(s string) float64 {
 
 func (r *decideResult) print(w io.Writer, b *decideBench) {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-	quantiles := func(lat []time.Duration) string {
-		lat = slices.Clone(lat)
-		slices.Sort(lat)
-		q := func(p float64) time.Duration {
-			if len(lat) == 0 {
-				return 0
-			}
-			return lat[min(len(lat)-1, int(p*float64(len(lat))))]
-		}
-		return fmt.Sprintf("p50 %s   p90 %s   p99 %s   max %s", ms(q(0.50)), ms(q(0.90)), ms(q(0.99)), ms(q(1)))
-	}
 	fmt.Fprintf(w, "aghali bench decide: %d dry readings at %.0f/s asked (%.1f/s sent), one zone and rule each, on %d farms; database %s\n",
 		b.probes, b.probeRate, r.probeRate, b.controllers, r.dbSettings)
 	load := "no zones"
@@ -455,6 +444,11 @@ func (r *decideResult) print(w io.Writer, b *decideBench) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "reference, a one-row durable commit on the same database meanwhile (paced like the readings): %s\n", quantiles(r.commit))
+	if total := part(func(x decideRecord) time.Duration { return x.total }); len(total) > 0 && len(r.commit) > 0 {
+		ratio := func(p float64) float64 { return float64(quantile(total, p)) / float64(max(1, quantile(r.commit, p))) }
+		fmt.Fprintf(w, "  decisions against the reference (a decision contains one such commit): p50 %.1f×   p90 %.1f×   p99 %.1f×\n",
+			ratio(0.5), ratio(0.9), ratio(0.99))
+	}
 	fmt.Fprintf(w, "reading published → open command at the controller (end to end: MQTT, the ingest's batching, the above, MQTT), %d readings:\n", len(r.latencies))
 	fmt.Fprintf(w, "  %s\n", quantiles(r.latencies))
 	fmt.Fprintf(w, "server, readings committed → run queued (aghali_irrigation_decide_seconds): %s\n", r.decide)
