@@ -154,7 +154,20 @@ func (g *Ingest) commit(b *batch) {
 		}
 	}
 
-	// Committed: acknowledge, in the order the batches were made.
+	// Committed. Counted before the acknowledgements, so that a publisher that has its PUBACKs
+	// finds them counted.
+	g.metrics.readingsStored.Add(float64(inserted))
+	g.metrics.readingsDuplicate.Add(float64(len(readings) - inserted))
+	g.metrics.messages.WithLabelValues("stored").Add(float64(len(stored)))
+	g.metrics.messages.WithLabelValues("copy").Add(float64(len(copies)))
+	g.metrics.messages.WithLabelValues("ignored").Add(float64(len(ignored)))
+	g.metrics.messages.WithLabelValues("pending").Add(float64(len(pending)))
+	g.metrics.messages.WithLabelValues("rejected").Add(float64(len(rejected)))
+	for _, it := range rejected {
+		g.metrics.rejections.WithLabelValues(it.rej.reason).Inc()
+	}
+
+	// Acknowledge, in the order the batches were made.
 	g.acks.wait(b.seq)
 	for _, it := range b.items {
 		it.msg.Ack()
@@ -175,15 +188,7 @@ func (g *Ingest) commit(b *batch) {
 	g.upkeep.add(up)
 
 	g.metrics.commitSeconds.Observe(time.Since(start).Seconds())
-	g.metrics.readingsStored.Add(float64(inserted))
-	g.metrics.readingsDuplicate.Add(float64(len(readings) - inserted))
-	g.metrics.messages.WithLabelValues("stored").Add(float64(len(stored)))
-	g.metrics.messages.WithLabelValues("copy").Add(float64(len(copies)))
-	g.metrics.messages.WithLabelValues("ignored").Add(float64(len(ignored)))
-	g.metrics.messages.WithLabelValues("pending").Add(float64(len(pending)))
-	g.metrics.messages.WithLabelValues("rejected").Add(float64(len(rejected)))
 	for _, it := range rejected {
-		g.metrics.rejections.WithLabelValues(it.rej.reason).Inc()
 		g.log.Warn("message rejected", "topic", it.msg.Topic, "reason", it.rej.reason, "detail", it.rej.detail)
 	}
 	for _, it := range pending {
