@@ -71,6 +71,8 @@ type Engine struct {
 	// decide is the time from readings being committed (by the ingest) to a rule's run
 	// being queued in the outbox.
 	decide prometheus.Histogram
+	// book is the rule book of the passes for fresh readings (nil: to be read).
+	book atomic.Pointer[ruleBook]
 
 	// events counts the passes for fresh readings under way; the periodic pass gives way to them.
 	events   atomic.Int32
@@ -300,12 +302,113 @@ func (e *Engine) EvaluateAll(ctx context.Context) (int, error) {
 	return e.evaluate(ctx, allZones, false)
 }
 
-// EvaluateNodes evaluates the enabled rules of the zones of these nodes.
+// EvaluateNodes evaluates the enabled rules of the zones of these nodes, from the rule book
+// (rule_book.go): the rules' memories are read beside the facts, and the book's version with
+// them. A pass whose book turns out to be old is done again with a new one, before it acts.
 func (e *Engine) EvaluateNodes(ctx context.Context, nodeIDs []int64) (int, error) {
 	if len(nodeIDs) == 0 {
 		return 0, nil
 	}
+	for range 2 {
+		n, err := e.evaluateBooked(ctx, nodeIDs)
+		if !errors.Is(err, errStaleBook) {
+			return n, err
+		}
+	}
+	// The rules and zones keep changing: read them with the pass, as the periodic one does.
 	return e.evaluate(ctx, zonesOfNodes(nodeIDs), false)
+}
+
+// errStaleBook: the rules or zones changed since the rule book was read.
+var errStaleBook = errors.New("the rule book is out of date")
+
+// ruleBook returns the book, reading it if there is none.
+func (e *Engine) ruleBook(ctx context.Context) (*ruleBook, error) {
+	if b := e.book.Load(); b != nil {
+		return b, nil
+	}
+	b, err := e.store.readRuleBook(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.book.Store(b)
+	return b, nil
+}
+
+// evaluateBooked is a pass for fresh readings of these nodes from the rule book; it returns
+// errStaleBook, having acted on nothing, when the book is out of date (and drops it).
+func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, error) {
+	book, err := e.ruleBook(ctx)
+	if err != nil {
+		return 0, err
+	}
+	stale := func() (int, error) {
+		e.book.CompareAndSwap(book, nil)
+		return 0, errStaleBook
+	}
+	zones, unknown := book.zonesOf(nodeIDs)
+	if unknown {
+		// A node in no zone with rules, or new to one: only a newer book can tell which.
+		v, err := e.store.ruleBookVersion(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if v != book.version {
+			return stale()
+		}
+	}
+	if len(zones) == 0 {
+		return 0, nil
+	}
+	var (
+		read    = make(chan struct{}) // closed once version and mems are read
+		version int64
+		mems    map[ruleZone]remembered
+		memErr  error
+	)
+	var ruleIDs []int64
+	for _, z := range zones {
+		for _, r := range book.rules[z] {
+			ruleIDs = append(ruleIDs, r.ID)
+		}
+	}
+	go func() {
+		defer close(read)
+		version, mems, memErr = e.store.rememberedOn(ctx, ruleIDs, zones)
+	}()
+	src := newLiveFacts(e.store, e.readings, e.weather, e.balance)
+	n, err := e.eachZone(ctx, zones, false, func(ctx context.Context, id int64) (int, error) {
+		z, rules := book.zones[id], book.rules[id]
+		if z == nil || len(rules) == 0 {
+			return 0, nil
+		}
+		p, err := e.prepareZone(ctx, src, z, rules)
+		if err != nil {
+			return 0, err
+		}
+		select {
+		case <-read:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		switch {
+		case memErr != nil:
+			return 0, memErr
+		case version != book.version:
+			return 0, errStaleBook
+		}
+		return e.decideZone(ctx, p, func(ruleID int64) remembered {
+			if m, ok := mems[ruleZone{ruleID, id}]; ok {
+				return m
+			}
+			return remembered{state: rule.State{Armed: true}}
+		})
+	})
+	<-read
+	if memErr == nil && version != book.version {
+		return stale()
+	}
+	return n, err
 }
 
 // EvaluateZones evaluates the enabled rules of these zones (their own and their farms').
@@ -333,6 +436,19 @@ func (e *Engine) evaluate(ctx context.Context, sel zoneSelection, background boo
 		byZone[rz.zoneID] = append(byZone[rz.zoneID], rz)
 	}
 	src := newLiveFacts(e.store, e.readings, e.weather, e.balance)
+	return e.eachZone(ctx, zones, background, func(ctx context.Context, id int64) (int, error) {
+		z := contexts[id]
+		if z == nil {
+			return 0, nil // deleted meanwhile
+		}
+		return e.evaluateZone(ctx, src, z, byZone[id])
+	})
+}
+
+// eachZone runs fn on each zone, several at once (a background pass one at a time, each after
+// the passes for fresh readings under way), each within the ZoneTimeout, and returns how many
+// rules acted and every zone's error.
+func (e *Engine) eachZone(ctx context.Context, zones []int64, background bool, fn func(ctx context.Context, id int64) (int, error)) (int, error) {
 	var (
 		mu    sync.Mutex
 		acted int
@@ -349,15 +465,11 @@ func (e *Engine) evaluate(ctx context.Context, sel zoneSelection, background boo
 		go func() {
 			defer wg.Done()
 			for id := range next {
-				z := contexts[id]
-				if z == nil {
-					continue // deleted meanwhile
-				}
 				if background {
 					e.giveWay(ctx)
 				}
 				zctx, cancel := context.WithTimeout(ctx, e.cfg.ZoneTimeout)
-				n, err := e.evaluateZone(zctx, src, z, byZone[id])
+				n, err := fn(zctx, id)
 				cancel()
 				mu.Lock()
 				acted += n
@@ -448,29 +560,64 @@ func evaluateOn(z *zoneContext, rules []*compiled, states []rule.State, f rule.F
 
 // evaluateZone evaluates a zone's rules (in priority order) and carries out what they decide.
 func (e *Engine) evaluateZone(ctx context.Context, src factSource, z *zoneContext, rzs []ruleOnZone) (int, error) {
-	now := e.store.now()
+	rules := make([]Rule, len(rzs))
+	mem := make(map[int64]remembered, len(rzs))
+	for i, rz := range rzs {
+		rules[i] = rz.Rule
+		mem[rz.ID] = remembered{state: rz.state, lastReason: rz.lastReason}
+	}
+	p, err := e.prepareZone(ctx, src, z, rules)
+	if err != nil {
+		return 0, err
+	}
+	return e.decideZone(ctx, p, func(ruleID int64) remembered { return mem[ruleID] })
+}
+
+// prepared is a zone's rules compiled, and the facts they use gathered once for all of them.
+type prepared struct {
+	z     *zoneContext
+	now   time.Time
+	rules []Rule // those that compiled, in evaluation order
+	cs    []*compiled
+	facts rule.Facts
+	errs  []error // of the rules that did not compile
+}
+
+// prepareZone compiles a zone's rules and gathers the facts they use, now.
+func (e *Engine) prepareZone(ctx context.Context, src factSource, z *zoneContext, rules []Rule) (*prepared, error) {
+	p := &prepared{z: z, now: e.store.now()}
 	needs := newNeeds()
-	cs := make([]*compiled, 0, len(rzs))
-	states := make([]rule.State, 0, len(rzs))
-	kept := make([]ruleOnZone, 0, len(rzs))
-	var errs []error
-	for _, rz := range rzs {
-		c, err := e.compile(rz.Rule)
+	for _, r := range rules {
+		c, err := e.compile(r)
 		if err != nil {
-			errs = append(errs, err)
+			p.errs = append(p.errs, err)
 			continue
 		}
 		needs.add(c.cond)
 		needs.add(c.reset)
-		cs = append(cs, c)
-		states = append(states, rz.state)
-		kept = append(kept, rz)
+		p.cs = append(p.cs, c)
+		p.rules = append(p.rules, r)
 	}
-	facts, err := src.facts(ctx, z, now, needs)
+	facts, err := src.facts(ctx, z, p.now, needs)
 	if err != nil {
-		return 0, errors.Join(append(errs, fmt.Errorf("facts: %w", err))...)
+		return nil, errors.Join(append(p.errs, fmt.Errorf("facts: %w", err))...)
 	}
-	evs, err := evaluateOn(z, cs, states, facts, now)
+	p.facts = facts
+	return p, nil
+}
+
+// decideZone evaluates prepared rules with their memories of the zone (mem; an absent one is
+// the zero memory, armed) and carries out what they decide.
+func (e *Engine) decideZone(ctx context.Context, p *prepared, mem func(ruleID int64) remembered) (int, error) {
+	z, now, errs := p.z, p.now, p.errs
+	states := make([]rule.State, len(p.rules))
+	rzs := make([]ruleOnZone, len(p.rules))
+	for i, r := range p.rules {
+		m := mem(r.ID)
+		states[i] = m.state
+		rzs[i] = ruleOnZone{Rule: r, zoneID: z.id, state: m.state, lastReason: m.lastReason}
+	}
+	evs, err := evaluateOn(z, p.cs, states, p.facts, now)
 	if err != nil {
 		return 0, errors.Join(append(errs, err)...)
 	}
@@ -479,7 +626,7 @@ func (e *Engine) evaluateZone(ctx context.Context, src factSource, z *zoneContex
 	watered := false
 	for i := range evs {
 		ev := &evs[i]
-		ev.rz = kept[i]
+		ev.rz = rzs[i]
 		e.metrics.evaluated.Inc()
 		ok, err := e.apply(ctx, z, ev, veto, watered, now)
 		if err != nil {

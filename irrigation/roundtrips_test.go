@@ -43,19 +43,20 @@ func TestDecisionRoundTrips(t *testing.T) {
 	}
 	t.Cleanup(db.Close)
 	f := newFixtureOn(t, db, "Asia/Baku")
-	var zones []int64
-	for range 2 {
+	var zones, nodes []int64
+	for range 4 {
 		z, _, _ := f.zoneWithValve()
 		f.rule(z.ID, func(r *irrigation.Rule) { r.Condition = `last("soil_vwc", "1h") < 0.18`; r.CooldownS = 0 })
-		f.readings(f.node(z.ID), "soil_vwc", 0.12)
-		zones = append(zones, z.ID)
+		node := f.node(z.ID)
+		f.readings(node, "soil_vwc", 0.12)
+		zones, nodes = append(zones, z.ID), append(nodes, node)
 	}
 	e := f.engine()
 	if n, err := e.EvaluateZones(f.ctx, zones[:1]); err != nil || n != 1 {
 		t.Fatalf("first zone: %d acted, %v", n, err)
 	}
 	trips.n.Store(0)
-	if n, err := e.EvaluateZones(f.ctx, zones[1:]); err != nil || n != 1 {
+	if n, err := e.EvaluateZones(f.ctx, zones[1:2]); err != nil || n != 1 {
 		t.Fatalf("second zone: %d acted, %v", n, err)
 	}
 	// The rules and the zone, the facts, the locks (rule, farm, valve) with the zone's limits, and
@@ -63,7 +64,20 @@ func TestDecisionRoundTrips(t *testing.T) {
 	if got := trips.n.Load(); got != 4 {
 		t.Errorf("a rule watering a zone took %d round trips, want 4", got)
 	}
-	if runs := f.runsOf(irrigation.OriginRule); len(runs) != 2 || runs[0].State != irrigation.RunStarting {
+
+	// Told of a node's reading, the engine works from its rule book (read once): the rules'
+	// memories (beside the facts), the facts, the locks, the writes with the commit.
+	if n, err := e.EvaluateNodes(f.ctx, nodes[2:3]); err != nil || n != 1 {
+		t.Fatalf("third zone: %d acted, %v", n, err)
+	}
+	trips.n.Store(0)
+	if n, err := e.EvaluateNodes(f.ctx, nodes[3:]); err != nil || n != 1 {
+		t.Fatalf("fourth zone: %d acted, %v", n, err)
+	}
+	if got := trips.n.Load(); got != 4 {
+		t.Errorf("a rule told of a reading watering a zone took %d round trips, want 4", got)
+	}
+	if runs := f.runsOf(irrigation.OriginRule); len(runs) != 4 || runs[0].State != irrigation.RunStarting {
 		t.Errorf("runs = %+v", runs)
 	}
 }
