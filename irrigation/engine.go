@@ -71,8 +71,11 @@ type Engine struct {
 	// decide is the time from readings being committed (by the ingest) to a rule's run
 	// being queued in the outbox.
 	decide prometheus.Histogram
-	// book is the rule book of the passes for fresh readings (nil: to be read).
-	book atomic.Pointer[ruleBook]
+	// book is the rule book of the passes for fresh readings (nil: to be read); bookMu makes
+	// passes that find none wait for one read. The book is dropped every Interval too, in case
+	// a change escaped the version (triggers off during a restore, say).
+	book   atomic.Pointer[ruleBook]
+	bookMu sync.Mutex
 
 	// events counts the passes for fresh readings under way; the periodic pass gives way to them.
 	events   atomic.Int32
@@ -278,6 +281,7 @@ func (e *Engine) Start(ctx context.Context) error {
 					return
 				}
 			case <-ticker.C:
+				e.book.Store(nil)
 				// The periodic pass takes no slot (it must not keep a pass for fresh readings
 				// waiting while it gives way to them), and one still running is not doubled.
 				if (e.cfg.Leader == nil || e.cfg.Leader.IsLeader()) && e.periodic.CompareAndSwap(false, true) {
@@ -311,25 +315,43 @@ func (e *Engine) EvaluateNodes(ctx context.Context, nodeIDs []int64) (int, error
 	}
 	for range 2 {
 		n, err := e.evaluateBooked(ctx, nodeIDs)
+		var unread errUnreadBook
+		if errors.As(err, &unread) {
+			e.log.Warn("rule book not read; the pass reads its zones' rules itself", "err", unread.err)
+			break
+		}
 		if !errors.Is(err, errStaleBook) {
 			return n, err
 		}
 	}
-	// The rules and zones keep changing: read them with the pass, as the periodic one does.
+	// The rules and zones keep changing, or the book cannot be read: read them with the pass,
+	// as the periodic one does.
 	return e.evaluate(ctx, zonesOfNodes(nodeIDs), false)
 }
+
+// errUnreadBook: the rule book could not be read (a rule or zone the book cannot hold, say);
+// passes then read their own zones, so that one bad row does not stop every farm's.
+type errUnreadBook struct{ err error }
+
+func (e errUnreadBook) Error() string { return "rule book: " + e.err.Error() }
 
 // errStaleBook: the rules or zones changed since the rule book was read.
 var errStaleBook = errors.New("the rule book is out of date")
 
-// ruleBook returns the book, reading it if there is none.
+// ruleBook returns the book, reading it if there is none; passes that need it at once wait for
+// one read.
 func (e *Engine) ruleBook(ctx context.Context) (*ruleBook, error) {
+	if b := e.book.Load(); b != nil {
+		return b, nil
+	}
+	e.bookMu.Lock()
+	defer e.bookMu.Unlock()
 	if b := e.book.Load(); b != nil {
 		return b, nil
 	}
 	b, err := e.store.readRuleBook(ctx)
 	if err != nil {
-		return nil, err
+		return nil, errUnreadBook{err}
 	}
 	e.book.Store(b)
 	return b, nil
@@ -347,8 +369,9 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 		return 0, errStaleBook
 	}
 	zones, unknown := book.zonesOf(nodeIDs)
-	if unknown {
-		// A node in no zone with rules, or new to one: only a newer book can tell which.
+	if unknown && len(zones) == 0 {
+		// Nodes in no zone with rules, or new to one: only a newer book can tell which. (With
+		// zones to evaluate, the version read with the memories tells.)
 		v, err := e.store.ruleBookVersion(ctx)
 		if err != nil {
 			return 0, err
@@ -396,6 +419,14 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 			return 0, memErr
 		case version != book.version:
 			return 0, errStaleBook
+		}
+		for _, r := range p.rules {
+			if m, ok := mems[ruleZone{r.ID, id}]; ok && m.at != nil && m.at.After(p.now) {
+				// An evaluation that began after this one's facts were gathered has written
+				// the zone's memories: it judged newer facts, and this pass leaves the zone
+				// to it (the memories read here may be newer than these facts).
+				return 0, nil
+			}
 		}
 		return e.decideZone(ctx, p, func(ruleID int64) remembered {
 			if m, ok := mems[ruleZone{ruleID, id}]; ok {

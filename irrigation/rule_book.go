@@ -3,6 +3,7 @@ package irrigation
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -110,6 +111,7 @@ type ruleZone struct{ rule, zone int64 }
 type remembered struct {
 	state      rule.State
 	lastReason string
+	at         *time.Time // the evaluation that wrote it (nil: none)
 }
 
 // rememberedOn reads, in one round trip, the book's version and the memories of these rules of
@@ -119,7 +121,8 @@ func (s *Store) rememberedOn(ctx context.Context, ruleIDs, zoneIDs []int64) (int
 	// Generic plans, as in toEvaluate: planned afresh for the arrays, the statement took
 	// longer to plan than to run.
 	b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
-	b.Queue(`SELECT b.version, s.rule_id, s.zone_id, s.holding_since, s.armed, s.active, s.last_fired_at, s.reason
+	b.Queue(`SELECT b.version, s.rule_id, s.zone_id, s.holding_since, s.armed, s.active, s.last_fired_at, s.reason,
+			s.evaluated_at
 		FROM irrigation_rule_book b
 		LEFT JOIN rule_states s ON s.rule_id = ANY($1) AND s.zone_id = ANY($2)`, ruleIDs, zoneIDs)
 	br := s.db.SendBatch(ctx, b)
@@ -139,7 +142,7 @@ func (s *Store) rememberedOn(ctx context.Context, ruleIDs, zoneIDs []int64) (int
 		var armed, active *bool
 		var reason *string
 		if err := rows.Scan(&version, &ruleID, &zoneID, &m.state.HoldingSince, &armed, &active, &m.state.LastFired,
-			&reason); err != nil {
+			&reason, &m.at); err != nil {
 			rows.Close()
 			return 0, nil, interpretError(err, "rule states")
 		}

@@ -68,7 +68,15 @@ func TestRuleBookFollowsRulesAndZones(t *testing.T) {
 	pass(1)
 	stop()
 	pass(0)
-	if _, err := f.db.Exec(f.ctx, `UPDATE rule_states SET last_fired_at = NULL WHERE rule_id = $1`, r.ID); err != nil {
+	// Cleared by an evaluation that began after this pass gathered its facts: the pass leaves
+	// the zone to that one, which judged newer facts.
+	if _, err := f.db.Exec(f.ctx, `UPDATE rule_states SET last_fired_at = NULL, evaluated_at = $2 WHERE rule_id = $1`,
+		r.ID, f.clock.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	pass(0)
+	if _, err := f.db.Exec(f.ctx, `UPDATE rule_states SET evaluated_at = $2 WHERE rule_id = $1`,
+		r.ID, f.clock.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	pass(1)
@@ -109,8 +117,9 @@ func TestRuleBookVersionCountsWhatTheBookKeeps(t *testing.T) {
 		moves bool
 	}{
 		{"a rule's condition", []string{`UPDATE rules SET condition = 'hour() < 6'`}, true},
-		{"three nodes in one transaction", []string{
-			`INSERT INTO nodes (uid, farm_id) SELECT 'n-' || g, farm_id FROM zones, generate_series(1, 3) g LIMIT 3`}, true},
+		{"three nodes in zones, in one transaction", []string{
+			`INSERT INTO nodes (uid, farm_id, zone_id) SELECT 'n-' || g, farm_id, id FROM zones, generate_series(1, 3) g LIMIT 3`}, true},
+		{"a node in a zone, removed", []string{`DELETE FROM nodes WHERE uid = 'n-1'`}, true},
 		{"a node's zone", []string{`UPDATE nodes SET zone_id = NULL WHERE zone_id IS NOT NULL`}, true},
 		{"a zone's application rate", []string{`UPDATE zones SET application_rate_mm_h = 4`}, true},
 		{"the farm's time zone", []string{`UPDATE farms SET timezone = 'Europe/Brussels'`}, true},
@@ -118,7 +127,11 @@ func TestRuleBookVersionCountsWhatTheBookKeeps(t *testing.T) {
 		{"a valve's flow, unchanged", []string{`UPDATE valves SET nominal_flow_lpm = 12`}, false},
 		{"a valve's state", []string{`UPDATE valves SET state = 'open', state_at = now()`}, false},
 		{"node upkeep", []string{`UPDATE nodes SET last_seen_at = now(), battery_v = 3.6`}, false},
-		{"the farm's name", []string{`UPDATE farms SET name = 'Other bank'`}, false},
+		{"the farm's name, as the API saves it", []string{
+			`UPDATE farms SET name = 'Other bank', timezone = timezone, location = location`}, false},
+		{"the farm's location", []string{`UPDATE farms SET location = ST_SetSRID(ST_MakePoint(46.6, 39.1), 4326)`}, true},
+		{"a node in no zone", []string{`INSERT INTO nodes (uid, farm_id) SELECT 'loose', id FROM farms`}, false},
+		{"a node in no zone, removed", []string{`DELETE FROM nodes WHERE uid = 'loose'`}, false},
 		{"a rule's memory", []string{`INSERT INTO rule_states (rule_id, zone_id) SELECT id, zone_id FROM rules`}, false},
 		{"a transaction that is rolled back", []string{`BEGIN`, `UPDATE rules SET condition = 'hour() < 7'`, `ROLLBACK`}, false},
 	}

@@ -27,7 +27,9 @@ CREATE CONSTRAINT TRIGGER rule_book_zones AFTER INSERT OR UPDATE OR DELETE ON zo
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION irrigation_rule_book_changed();
 -- A farm's time zone and location (a zone's local time, sunrise and sunset).
 CREATE CONSTRAINT TRIGGER rule_book_farms AFTER UPDATE OF timezone, location ON farms
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION irrigation_rule_book_changed();
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone OR OLD.location IS DISTINCT FROM NEW.location)
+    EXECUTE FUNCTION irrigation_rule_book_changed();
 -- A zone's first valve gives its nominal flow; valves' states and holds change all the time
 -- and are not kept.
 CREATE CONSTRAINT TRIGGER rule_book_valves_in AFTER INSERT OR DELETE ON valves
@@ -36,9 +38,12 @@ CREATE CONSTRAINT TRIGGER rule_book_valves AFTER UPDATE OF zone_id, nominal_flow
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
     WHEN (OLD.zone_id IS DISTINCT FROM NEW.zone_id OR OLD.nominal_flow_lpm IS DISTINCT FROM NEW.nominal_flow_lpm)
     EXECUTE FUNCTION irrigation_rule_book_changed();
--- Which nodes are in which zone; their readings and upkeep are not kept.
-CREATE CONSTRAINT TRIGGER rule_book_nodes_in AFTER INSERT OR DELETE ON nodes
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+-- Which nodes are in which zone; their readings and upkeep, and nodes in no zone, are not kept.
+CREATE CONSTRAINT TRIGGER rule_book_nodes_added AFTER INSERT ON nodes
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.zone_id IS NOT NULL)
+    EXECUTE FUNCTION irrigation_rule_book_changed();
+CREATE CONSTRAINT TRIGGER rule_book_nodes_removed AFTER DELETE ON nodes
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (OLD.zone_id IS NOT NULL)
     EXECUTE FUNCTION irrigation_rule_book_changed();
 CREATE CONSTRAINT TRIGGER rule_book_nodes AFTER UPDATE OF zone_id ON nodes
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (OLD.zone_id IS DISTINCT FROM NEW.zone_id)
