@@ -349,6 +349,7 @@ func (l *Link) options(retry bool) *paho.ClientOptions {
 		SetPassword(l.pass).
 		SetProtocolVersion(4).
 		SetCleanSession(false).
+		SetStore(newResendStore()).
 		SetAutoAckDisabled(true).
 		SetOrderMatters(true).
 		SetResumeSubs(false).
