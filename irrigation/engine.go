@@ -72,10 +72,11 @@ type Engine struct {
 	// being queued in the outbox.
 	decide prometheus.Histogram
 	// book is the rule book of the passes for fresh readings (nil: to be read); bookMu makes
-	// passes that find none wait for one read. The book is dropped every Interval too, in case
-	// a change escaped the version (triggers off during a restore, say).
-	book   atomic.Pointer[ruleBook]
-	bookMu sync.Mutex
+	// passes that find none wait for one read, and bookErr (under bookMu) is why the last read
+	// failed, until the next refresh (every Interval).
+	book    atomic.Pointer[ruleBook]
+	bookMu  sync.Mutex
+	bookErr error
 
 	// events counts the passes for fresh readings under way; the periodic pass gives way to them.
 	events   atomic.Int32
@@ -281,7 +282,7 @@ func (e *Engine) Start(ctx context.Context) error {
 					return
 				}
 			case <-ticker.C:
-				e.book.Store(nil)
+				passes.Go(func() { e.refreshBook(ctx) })
 				// The periodic pass takes no slot (it must not keep a pass for fresh readings
 				// waiting while it gives way to them), and one still running is not doubled.
 				if (e.cfg.Leader == nil || e.cfg.Leader.IsLeader()) && e.periodic.CompareAndSwap(false, true) {
@@ -315,10 +316,8 @@ func (e *Engine) EvaluateNodes(ctx context.Context, nodeIDs []int64) (int, error
 	}
 	for range 2 {
 		n, err := e.evaluateBooked(ctx, nodeIDs)
-		var unread errUnreadBook
-		if errors.As(err, &unread) {
-			e.log.Warn("rule book not read; the pass reads its zones' rules itself", "err", unread.err)
-			break
+		if errors.As(err, new(errUnreadBook)) {
+			break // logged where it was read; the pass reads its zones' rules itself
 		}
 		if !errors.Is(err, errStaleBook) {
 			return n, err
@@ -339,7 +338,7 @@ func (e errUnreadBook) Error() string { return "rule book: " + e.err.Error() }
 var errStaleBook = errors.New("the rule book is out of date")
 
 // ruleBook returns the book, reading it if there is none; passes that need it at once wait for
-// one read.
+// one read. A read that failed is not tried again before the next refresh.
 func (e *Engine) ruleBook(ctx context.Context) (*ruleBook, error) {
 	if b := e.book.Load(); b != nil {
 		return b, nil
@@ -349,8 +348,30 @@ func (e *Engine) ruleBook(ctx context.Context) (*ruleBook, error) {
 	if b := e.book.Load(); b != nil {
 		return b, nil
 	}
+	if e.bookErr != nil {
+		return nil, e.bookErr
+	}
+	return e.readBookLocked(ctx)
+}
+
+// refreshBook reads the book afresh (every Interval, beside the passes, which keep the one they
+// have meanwhile), in case a change escaped the version: one made with triggers off, by a
+// restore, say. It also retries a read that failed.
+func (e *Engine) refreshBook(ctx context.Context) {
+	e.bookMu.Lock()
+	defer e.bookMu.Unlock()
+	e.bookErr = nil
+	_, _ = e.readBookLocked(ctx)
+}
+
+// readBookLocked reads the book, with bookMu held, and keeps it, or the error.
+func (e *Engine) readBookLocked(ctx context.Context) (*ruleBook, error) {
 	b, err := e.store.readRuleBook(ctx)
 	if err != nil {
+		if ctx.Err() == nil { // else not the book's fault
+			e.bookErr = errUnreadBook{err}
+			e.log.Warn("rule book not read; passes read their own zones' rules until the next try", "err", err)
+		}
 		return nil, errUnreadBook{err}
 	}
 	e.book.Store(b)
@@ -421,12 +442,22 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 			return 0, errStaleBook
 		}
 		for _, r := range p.rules {
-			if m, ok := mems[ruleZone{r.ID, id}]; ok && m.at != nil && m.at.After(p.now) {
-				// An evaluation that began after this one's facts were gathered has written
-				// the zone's memories: it judged newer facts, and this pass leaves the zone
-				// to it (the memories read here may be newer than these facts).
-				return 0, nil
+			m, ok := mems[ruleZone{r.ID, id}]
+			if !ok || m.at == nil || !m.at.After(p.now) {
+				continue
 			}
+			if m.at.Sub(p.now) > e.cfg.ZoneTimeout {
+				// No evaluation began that much later: a clock ahead (another instance's, or
+				// this one's before it was set back). Not trusted.
+				e.log.Warn("a rule's memory is stamped in the future; clocks disagree", "rule", r.ID, "zone", id,
+					"evaluated_at", *m.at, "now", p.now)
+				continue
+			}
+			// An evaluation that began after this one has written the zone's memories (read
+			// beside this one's facts, so newer than them): it judged newer facts, and this
+			// pass leaves the zone to it.
+			e.log.Debug("zone left to a later evaluation", "zone", id, "rule", r.ID)
+			return 0, nil
 		}
 		return e.decideZone(ctx, p, func(ruleID int64) remembered {
 			if m, ok := mems[ruleZone{ruleID, id}]; ok {
@@ -712,7 +743,7 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 		d := base
 		d.Action, d.Reason = DecisionSkip, fmt.Sprintf("rule %q would water: %s; %s", rz.Name, ev.explain, reason)
 		return false, e.store.withTx(ctx, func(t *txn) error {
-			if err := t.saveRuleStateIf(ctx, rz.state, ruleID, zoneID, next, reason); err != nil {
+			if err := t.saveRuleStateIf(ctx, rz.state, ruleID, zoneID, next, now, reason); err != nil {
 				return err
 			}
 			return recordDecision(ctx, t.tx, d)
@@ -891,8 +922,9 @@ func (t *txn) lockToAct(ctx context.Context, ruleID, zoneID int64, water bool) (
 	return enabled, st, v, nil
 }
 
-// finishAct writes what an act leaves behind — the rule's memory of the zone, the decision, the
-// zone's alerts it resolves — with the commit.
+// finishAct writes what an act leaves behind — the rule's memory of the zone (evaluated at the
+// decision's time: when its evaluation began), the decision, the zone's alerts it resolves —
+// with the commit.
 func (t *txn) finishAct(ctx context.Context, ruleID, zoneID int64, st rule.State, reason string, d Decision, resolve []string) error {
 	facts, err := json.Marshal(d.Facts)
 	if err != nil {
@@ -903,7 +935,7 @@ func (t *txn) finishAct(ctx context.Context, ruleID, zoneID int64, st rule.State
 	}
 	t.tx.later("record the act", `UPDATE rule_states SET holding_since = $3, armed = $4, active = $5, last_fired_at = $6, evaluated_at = $7,
 			reason = $8 WHERE rule_id = $1 AND zone_id = $2`,
-		ruleID, zoneID, st.HoldingSince, st.Armed, st.Active, st.LastFired, t.now, reason)
+		ruleID, zoneID, st.HoldingSince, st.Armed, st.Active, st.LastFired, d.At, reason)
 	t.tx.later("record the decision", `INSERT INTO irrigation_decisions (farm_id, zone_id, at, origin, origin_id, action, reason, run_id,
 			duration_s, depth_mm, volume_l, facts)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
@@ -934,8 +966,8 @@ func (s *Store) saveRuleStateIf(ctx context.Context, old rule.State, ruleID, zon
 	return saveRuleStateCAS(ctx, s.db, old, ruleID, zoneID, st, at, reason)
 }
 
-func (t *txn) saveRuleStateIf(ctx context.Context, old rule.State, ruleID, zoneID int64, st rule.State, reason string) error {
-	return saveRuleStateCAS(ctx, t.tx, old, ruleID, zoneID, st, t.now, reason)
+func (t *txn) saveRuleStateIf(ctx context.Context, old rule.State, ruleID, zoneID int64, st rule.State, at time.Time, reason string) error {
+	return saveRuleStateCAS(ctx, t.tx, old, ruleID, zoneID, st, at, reason)
 }
 
 func saveRuleStateCAS(ctx context.Context, q querier, old rule.State, ruleID, zoneID int64, st rule.State, at time.Time, reason string) error {

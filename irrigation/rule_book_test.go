@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aghali/aghali/geo"
 	"github.com/aghali/aghali/irrigation"
 )
 
@@ -75,8 +76,10 @@ func TestRuleBookFollowsRulesAndZones(t *testing.T) {
 		t.Fatal(err)
 	}
 	pass(0)
+	// A stamp far ahead (past the zone timeout) is a clock that disagrees, not a later
+	// evaluation: not trusted.
 	if _, err := f.db.Exec(f.ctx, `UPDATE rule_states SET evaluated_at = $2 WHERE rule_id = $1`,
-		r.ID, f.clock.Now().Add(-time.Second)); err != nil {
+		r.ID, f.clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	pass(1)
@@ -97,8 +100,8 @@ func TestRuleBookFollowsRulesAndZones(t *testing.T) {
 	}
 	pass(1)
 	runs := f.runsOf(irrigation.OriginRule)
-	if len(runs) != 4 || runs[0].ValveID != v2.ID && runs[len(runs)-1].ValveID != v2.ID {
-		t.Fatalf("runs %+v: want the fourth on valve %d (zone 1's is %d)", runs, v2.ID, v1.ID)
+	if len(runs) != 4 || runs[0].ValveID != v2.ID { // newest first
+		t.Fatalf("runs %+v: want the newest on valve %d (zone 1's is %d)", runs, v2.ID, v1.ID)
 	}
 }
 
@@ -154,6 +157,37 @@ func TestRuleBookVersionCountsWhatTheBookKeeps(t *testing.T) {
 		}
 		if after != want {
 			t.Errorf("%s: version %d → %d, want %d", c.what, before, after, want)
+		}
+	}
+}
+
+// TestRuleBookThatCannotBeRead: a row the book cannot hold (a farm's unknown time zone, written
+// around the API) does not stop the passes of other farms: they read their own zones' rules.
+func TestRuleBookThatCannotBeRead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "Asia/Baku")
+	z, _, _ := f.zoneWithValve()
+	node := f.node(z.ID)
+	f.rule(z.ID)
+	farm, err := geo.NewStore(f.db).CreateFarm(f.ctx, geo.Farm{OrgID: f.org, Name: "Other bank", Timezone: "Asia/Baku"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := *f
+	other.farm = farm.ID
+	oz, _, _ := other.zoneWithValve()
+	other.rule(oz.ID)
+	if _, err := f.db.Exec(f.ctx, `UPDATE farms SET timezone = 'Mars/Olympus_Mons' WHERE id = $1`, farm.ID); err != nil {
+		t.Fatal(err)
+	}
+	e := f.engine()
+	f.readings(node, "soil_vwc", 0.150, 0.152, 0.154)
+	for i, want := range []int{1, 0} { // the second within the cooldown
+		if n, err := e.EvaluateNodes(f.ctx, []int64{node}); err != nil || n != want {
+			t.Fatalf("pass %d: acted %d, %v; want %d", i+1, n, err, want)
+		}
+		if v := irrigation.RuleBookVersion(e); v != 0 {
+			t.Fatalf("pass %d: a rule book at version %d", i+1, v)
 		}
 	}
 }
