@@ -93,6 +93,11 @@ type Link struct {
 	stopped    bool
 	wg         sync.WaitGroup // on-connect handlers in flight
 	lost       atomic.Uint64  // connections lost so far
+	// reconnects counts reconnection attempts. paho calls that handler in the goroutine that
+	// then resumes the session (and completes the tokens of publishes in flight), so a
+	// publish whose token completes that way sees it moved; the connection-lost handler runs
+	// on a goroutine of its own and may come later.
+	reconnects atomic.Uint64
 }
 
 // New checks cfg and returns a Link; Start connects it.
@@ -296,7 +301,7 @@ func (l *Link) Publish(ctx context.Context, topic string, qos byte, retained boo
 			return fmt.Errorf("publish %s: %w (stopped)", topic, ErrNotConnected)
 		}
 	}
-	lost := l.lost.Load()
+	lost, reconnects := l.lost.Load(), l.reconnects.Load()
 	tok := c.Publish(topic, qos, retained, payload)
 	select {
 	case <-tok.Done():
@@ -305,7 +310,7 @@ func (l *Link) Publish(ctx context.Context, topic string, qos byte, retained boo
 		}
 		// paho completes the token without error when it hands the message over to a resumed
 		// session after a reconnection, PUBACK or not.
-		if qos > 0 && l.lost.Load() != lost {
+		if qos > 0 && (l.lost.Load() != lost || l.reconnects.Load() != reconnects) {
 			return fmt.Errorf("publish %s: %w", topic, ErrConnectionLost)
 		}
 		return nil
@@ -364,6 +369,7 @@ func (l *Link) options(retry bool) *paho.ClientOptions {
 		o.SetCustomOpenConnectionFn(dial)
 	}
 	o.SetOnConnectHandler(l.onConnect)
+	o.SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) { l.reconnects.Add(1) })
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		l.lost.Add(1)
 		l.setErr(err)
