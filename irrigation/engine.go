@@ -441,22 +441,7 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 		case version != book.version:
 			return 0, errStaleBook
 		}
-		for _, r := range p.rules {
-			m, ok := mems[ruleZone{r.ID, id}]
-			if !ok || m.at == nil || !m.at.After(p.now) {
-				continue
-			}
-			if m.at.Sub(p.now) > e.cfg.ZoneTimeout {
-				// No evaluation began that much later: a clock ahead (another instance's, or
-				// this one's before it was set back). Not trusted.
-				e.log.Warn("a rule's memory is stamped in the future; clocks disagree", "rule", r.ID, "zone", id,
-					"evaluated_at", *m.at, "now", p.now)
-				continue
-			}
-			// An evaluation that began after this one has written the zone's memories (read
-			// beside this one's facts, so newer than them): it judged newer facts, and this
-			// pass leaves the zone to it.
-			e.log.Debug("zone left to a later evaluation", "zone", id, "rule", r.ID)
+		if e.leftToLater(p, mems) {
 			return 0, nil
 		}
 		return e.decideZone(ctx, p, func(ruleID int64) remembered {
@@ -471,6 +456,26 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 		return stale()
 	}
 	return n, err
+}
+
+// leftToLater reports whether an evaluation that began after p's has written the memories of
+// p's zone (read beside p's facts, so possibly newer than them): it judged newer facts, and p is
+// left to it. A stamp further ahead than the ZoneTimeout is no such evaluation but a clock that
+// disagrees (another instance's, or this one's before it was set back), and is not trusted.
+func (e *Engine) leftToLater(p *prepared, mems map[ruleZone]remembered) bool {
+	for _, r := range p.rules {
+		m, ok := mems[ruleZone{r.ID, p.z.id}]
+		switch {
+		case !ok || m.at == nil || !m.at.After(p.now):
+		case m.at.Sub(p.now) > e.cfg.ZoneTimeout:
+			e.log.Warn("a rule's memory is stamped in the future; clocks disagree", "rule", r.ID, "zone", p.z.id,
+				"evaluated_at", *m.at, "now", p.now)
+		default:
+			e.log.Debug("zone left to a later evaluation", "zone", p.z.id, "rule", r.ID)
+			return true
+		}
+	}
+	return false
 }
 
 // EvaluateZones evaluates the enabled rules of these zones (their own and their farms').

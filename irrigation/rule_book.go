@@ -43,15 +43,10 @@ func (b *ruleBook) zonesOf(nodeIDs []int64) (zones []int64, unknown bool) {
 func (s *Store) readRuleBook(ctx context.Context) (*ruleBook, error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT version FROM irrigation_rule_book`)
-	b.Queue(`SELECT ` + ruleColumns + `, z.id
-		FROM zones z JOIN rules r ON r.farm_id = z.farm_id AND (r.zone_id = z.id OR r.zone_id IS NULL)
-		WHERE r.enabled
-		ORDER BY z.id, r.priority DESC, (r.action = 'skip') DESC, r.id`)
-	b.Queue(zoneContextSQL + `WHERE EXISTS (SELECT 1 FROM rules r WHERE r.enabled
-			AND r.farm_id = z.farm_id AND (r.zone_id = z.id OR r.zone_id IS NULL))`)
-	b.Queue(`SELECT n.id, n.zone_id FROM nodes n JOIN zones z ON z.id = n.zone_id
-		WHERE EXISTS (SELECT 1 FROM rules r WHERE r.enabled
-			AND r.farm_id = z.farm_id AND (r.zone_id = z.id OR r.zone_id IS NULL))`)
+	b.Queue(`SELECT ` + ruleColumns + `, z.id FROM zones z JOIN rules r ON ` + ruleAppliesToZone + `
+		WHERE r.enabled ` + ruleOrder)
+	b.Queue(zoneContextSQL + `WHERE ` + zoneHasRules)
+	b.Queue(`SELECT n.id, n.zone_id FROM nodes n JOIN zones z ON z.id = n.zone_id WHERE ` + zoneHasRules)
 	br := s.db.SendBatch(ctx, b)
 	defer br.Close()
 	book := &ruleBook{rules: map[int64][]Rule{}, byNode: map[int64]int64{}}
@@ -117,18 +112,15 @@ type remembered struct {
 // rememberedOn reads, in one round trip, the book's version and the memories of these rules of
 // these zones. A rule without memory of a zone is absent (the zero memory, armed).
 func (s *Store) rememberedOn(ctx context.Context, ruleIDs, zoneIDs []int64) (int64, map[ruleZone]remembered, error) {
-	b := &pgx.Batch{}
-	// Generic plans, as in toEvaluate: planned afresh for the arrays, the statement took
-	// longer to plan than to run.
-	b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
-	b.Queue(`SELECT b.version, s.rule_id, s.zone_id, s.holding_since, s.armed, s.active, s.last_fired_at, s.reason,
-			s.evaluated_at
+	b := genericPlans()
+	b.Queue(`SELECT b.version, s.rule_id, s.zone_id, s.holding_since, COALESCE(s.armed, true),
+			COALESCE(s.active, false), s.last_fired_at, COALESCE(s.reason, ''), s.evaluated_at
 		FROM irrigation_rule_book b
 		LEFT JOIN rule_states s ON s.rule_id = ANY($1) AND s.zone_id = ANY($2)`, ruleIDs, zoneIDs)
 	br := s.db.SendBatch(ctx, b)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return 0, nil, interpretError(err, "plan cache mode")
+	if err := skipPlanSetting(br); err != nil {
+		return 0, nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -139,19 +131,13 @@ func (s *Store) rememberedOn(ctx context.Context, ruleIDs, zoneIDs []int64) (int
 	for rows.Next() {
 		var ruleID, zoneID *int64
 		var m remembered
-		var armed, active *bool
-		var reason *string
-		if err := rows.Scan(&version, &ruleID, &zoneID, &m.state.HoldingSince, &armed, &active, &m.state.LastFired,
-			&reason, &m.at); err != nil {
+		if err := rows.Scan(&version, &ruleID, &zoneID, &m.state.HoldingSince, &m.state.Armed, &m.state.Active,
+			&m.state.LastFired, &m.lastReason, &m.at); err != nil {
 			rows.Close()
 			return 0, nil, interpretError(err, "rule states")
 		}
 		if ruleID == nil {
 			continue // none: the version alone
-		}
-		m.state.Armed, m.state.Active = *armed, *active
-		if reason != nil {
-			m.lastReason = *reason
 		}
 		out[ruleZone{*ruleID, *zoneID}] = m
 	}

@@ -405,31 +405,51 @@ func (z zoneSelection) args() []any {
 	return []any{z.arg}
 }
 
+// SQL shared by the reads of rules to evaluate (toEvaluate, readRuleBook): the rules r that
+// apply to a zone z (its own and its farm's farm-wide ones), their order of evaluation per zone
+// (higher priority first, skips before other actions of the same priority), and zones that
+// have an enabled one.
+const (
+	ruleAppliesToZone = `r.farm_id = z.farm_id AND (r.zone_id = z.id OR r.zone_id IS NULL)`
+	ruleOrder         = `ORDER BY z.id, r.priority DESC, (r.action = 'skip') DESC, r.id`
+	zoneHasRules      = `EXISTS (SELECT 1 FROM rules r WHERE r.enabled AND ` + ruleAppliesToZone + `)`
+)
+
+// genericPlans starts a batch whose statements are run with generic plans: the batch is one
+// implicit transaction, and set_config(…, true) lasts as long. Chosen by cost, PostgreSQL plans
+// statements over arrays of ids afresh at every execution (an array of unknown length looks
+// costly to a generic plan), which took longer than running them: with generic plans the
+// rules-and-zones round trip took half as long (p50 2.3 → 1.2 ms on the development VM without
+// load). Read the setting's result with skipPlanSetting first.
+func genericPlans() *pgx.Batch {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
+	return b
+}
+
+func skipPlanSetting(br pgx.BatchResults) error {
+	_, err := br.Exec()
+	return interpretError(err, "plan cache mode")
+}
+
 // toEvaluate loads, in one round trip, the enabled rules that apply to the selected zones —
 // each zone's own and its farm's farm-wide rules, ordered for evaluation: per zone, higher
 // priority first, skips before other actions of the same priority — and the contexts of the
 // zones that have any.
 func (s *Store) toEvaluate(ctx context.Context, sel zoneSelection) ([]ruleOnZone, map[int64]*zoneContext, error) {
-	b := &pgx.Batch{}
-	// The batch is one implicit transaction: its statements keep their generic plans. Chosen
-	// by cost, PostgreSQL plans them afresh at every pass (an array of unknown length looks
-	// costly to a generic plan), which took longer than running them. With generic plans the
-	// round trip takes half as long (p50 2.3 → 1.2 ms on the development VM without load).
-	b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
+	b := genericPlans()
 	b.Queue(`SELECT `+ruleColumns+`, z.id, s.holding_since, COALESCE(s.armed, true), COALESCE(s.active, false),
 			s.last_fired_at, s.rule_id IS NOT NULL, COALESCE(s.reason, '')
 		FROM zones z
-		JOIN rules r ON r.farm_id = z.farm_id AND (r.zone_id = z.id OR r.zone_id IS NULL)
+		JOIN rules r ON `+ruleAppliesToZone+`
 		LEFT JOIN rule_states s ON s.rule_id = r.id AND s.zone_id = z.id
 		WHERE r.enabled AND `+sel.where+`
-		ORDER BY z.id, r.priority DESC, (r.action = 'skip') DESC, r.id`, sel.args()...)
-	b.Queue(zoneContextSQL+`WHERE `+sel.where+` AND EXISTS (SELECT 1 FROM rules r WHERE r.enabled
-			AND r.farm_id = z.farm_id AND (r.zone_id = z.id OR r.zone_id IS NULL))
-		ORDER BY z.id`, sel.args()...)
+		`+ruleOrder, sel.args()...)
+	b.Queue(zoneContextSQL+`WHERE `+sel.where+` AND `+zoneHasRules+` ORDER BY z.id`, sel.args()...)
 	br := s.db.SendBatch(ctx, b)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, nil, interpretError(err, "plan cache mode")
+	if err := skipPlanSetting(br); err != nil {
+		return nil, nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {

@@ -92,11 +92,10 @@ type Link struct {
 	started    bool
 	stopped    bool
 	wg         sync.WaitGroup // on-connect handlers in flight
-	lost       atomic.Uint64  // connections lost so far
-	// reconnects counts reconnection attempts. paho calls that handler in the goroutine that
-	// then resumes the session (and completes the tokens of publishes in flight), so a
-	// publish whose token completes that way sees it moved; the connection-lost handler runs
-	// on a goroutine of its own and may come later.
+	// reconnects counts reconnection attempts, each made after a lost connection. paho calls
+	// that handler in the goroutine that then resumes the session (and completes the tokens of
+	// publishes in flight), so a publish whose token completes that way sees it moved; the
+	// connection-lost handler runs on a goroutine of its own and may come later.
 	reconnects atomic.Uint64
 }
 
@@ -301,7 +300,7 @@ func (l *Link) Publish(ctx context.Context, topic string, qos byte, retained boo
 			return fmt.Errorf("publish %s: %w (stopped)", topic, ErrNotConnected)
 		}
 	}
-	lost, reconnects := l.lost.Load(), l.reconnects.Load()
+	reconnects := l.reconnects.Load()
 	tok := c.Publish(topic, qos, retained, payload)
 	select {
 	case <-tok.Done():
@@ -310,7 +309,7 @@ func (l *Link) Publish(ctx context.Context, topic string, qos byte, retained boo
 		}
 		// paho completes the token without error when it hands the message over to a resumed
 		// session after a reconnection, PUBACK or not.
-		if qos > 0 && (l.lost.Load() != lost || l.reconnects.Load() != reconnects) {
+		if qos > 0 && l.reconnects.Load() != reconnects {
 			return fmt.Errorf("publish %s: %w", topic, ErrConnectionLost)
 		}
 		return nil
@@ -371,7 +370,6 @@ func (l *Link) options(retry bool) *paho.ClientOptions {
 	o.SetOnConnectHandler(l.onConnect)
 	o.SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) { l.reconnects.Add(1) })
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
-		l.lost.Add(1)
 		l.setErr(err)
 		l.setReady(false)
 		l.log.Warn("mqtt connection lost; reconnecting", "broker", l.broker, "err", err)
