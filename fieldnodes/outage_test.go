@@ -306,6 +306,11 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 				runIngest(t, ing, link)
 				restart = func() { must(t, m.Restart()) }
 				url = m.URL
+				t.Cleanup(func() {
+					if t.Failed() {
+						t.Logf("readings stored: %d; mosquitto's log:\n%s", (&rig{farm: f}).readings(t), m.Logs())
+					}
+				})
 			}
 			pubs := publishers(t, url, 2, 300)
 			fl := &flow{t0: time.Now().UTC().Add(-time.Hour).Truncate(time.Second), uids: uids}

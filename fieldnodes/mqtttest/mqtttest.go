@@ -167,6 +167,8 @@ func (m *Mosquitto) Stop() {
 	case <-time.After(5 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
+		// Killed, it saved no state: a test that counts on persistence should know why.
+		fmt.Fprintln(m.logs, "mqtttest: mosquitto did not exit 5 s after SIGTERM; killed (its persistence not saved)")
 	}
 }
 
