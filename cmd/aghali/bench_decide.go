@@ -45,6 +45,7 @@ func benchDecide(ctx context.Context, args []string, env Env) error {
 	fs.IntVar(&b.conns, "connections", 8, "ingest publishing connections")
 	fs.IntVar(&b.warmup, "warmup", 50, "first readings left out of the figures")
 	fs.StringVar(&b.dbURL, "database-url", env.Getenv("AGHALI_DATABASE_URL"), "database to use (it gets a bench farm); empty: a private PostgreSQL in a temporary directory")
+	fs.StringVar(&b.serveEnv, "serve-env", "", "extra settings for aghali serve, KEY=VALUE,... (e.g. GOGC=400)")
 	fs.StringVar(&b.bin, "aghali", "", "aghali binary to run as the server (default: this one)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,7 +79,7 @@ type decideBench struct {
 	probes, controllers, nodes, conns int
 	loadZones, warmup                 int
 	probeRate, ingestRate             float64
-	dbURL, bin                        string
+	dbURL, bin, serveEnv              string
 	pubUser, pubPass                  string
 	farmIDs                           []int64
 }
@@ -112,7 +113,7 @@ func (b *decideBench) run(ctx context.Context) (res decideResult, err error) {
 	// The ingest load and the server: the ingest benchmark's machinery.
 	window := time.Duration(float64(b.probes)/b.probeRate*float64(time.Second)) + 10*time.Second
 	ing := &ingestBench{env: b.env, nodes: b.nodes, conns: b.conns, window: 2000, broker: "embedded", dbURL: b.dbURL, bin: b.bin,
-		dir: dir, pool: pool, messages: max(int(b.ingestRate*window.Seconds()), b.nodes)}
+		serveEnv: b.serveEnv, dir: dir, pool: pool, messages: max(int(b.ingestRate*window.Seconds()), b.nodes)}
 	if err := ing.setUpFarm(ctx); err != nil {
 		return res, err
 	}
