@@ -138,8 +138,8 @@ func (b *commandsBench) run(ctx context.Context) (res commandsResult, err error)
 	started := make(map[string]time.Time, b.runs)  // uid/channel → when StartRun was called
 	returned := make(map[string]time.Time, b.runs) // … and when it returned
 	arrived := newArrivals(b.runs)
-	stopControllers, err := answerCommands(ctx, links, func(key string, _ fieldnodes.Command, at time.Time) {
-		arrived.add(key, at)
+	stopControllers, err := answerCommands(ctx, links, func(key string, c fieldnodes.Command, at time.Time) {
+		arrived.add(key, c.ID, at)
 	})
 	if err != nil {
 		return res, err

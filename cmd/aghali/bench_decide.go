@@ -88,6 +88,7 @@ type decideResult struct {
 	latencies           []time.Duration // reading published → open at the controller, in probe order
 	server              []decideRecord  // per run, from the server's records: readings committed → command published
 	missing, duplicates int
+	resent              int     // deliveries of an open already delivered: resends (its ack was late), which a controller drops
 	probeRate           float64 // dry readings actually published per second
 	readings            float64 // readings committed by the server meanwhile
 	window              time.Duration
@@ -148,7 +149,7 @@ func (b *decideBench) run(ctx context.Context) (res decideResult, err error) {
 	arrived := newArrivals(b.probes)
 	stopControllers, err := answerCommands(ctx, links, func(key string, c fieldnodes.Command, at time.Time) {
 		if c.Action == fieldnodes.ActionOpen {
-			arrived.add(key, at)
+			arrived.add(key, c.ID, at)
 		}
 	})
 	if err != nil {
@@ -218,9 +219,10 @@ func (b *decideBench) run(ctx context.Context) (res decideResult, err error) {
 		case a == nil:
 			res.missing++
 			continue
-		case a.count > 1:
+		case len(a.ids) > 1:
 			res.duplicates++
 		}
+		res.resent += a.count - len(a.ids)
 		if i >= b.warmup {
 			res.latencies = append(res.latencies, a.at.Sub(published[tg.key]))
 		}
@@ -454,5 +456,5 @@ func (r *decideResult) print(w io.Writer, b *decideBench) {
 	fmt.Fprintf(w, "  %s\n", quantiles(r.latencies))
 	fmt.Fprintf(w, "server, readings committed → run queued (aghali_irrigation_decide_seconds): %s\n", r.decide)
 	fmt.Fprintf(w, "server, queued → published (aghali_irrigation_command_dispatch_seconds): %s\n", r.dispatch)
-	fmt.Fprintf(w, "readings that watered nothing: %d, more than once: %d\n", r.missing, r.duplicates)
+	fmt.Fprintf(w, "readings that watered nothing: %d, more than once: %d (open commands resent because their ack came late, which a controller drops as repeated: %d)\n", r.missing, r.duplicates, r.resent)
 }

@@ -75,7 +75,8 @@ func (db *benchDB) close() {
 // first arrived, and how many did.
 type arrival struct {
 	at    time.Time
-	count int
+	count int                 // deliveries
+	ids   map[string]struct{} // distinct commands among them (a resend repeats an id)
 }
 
 // arrivals collects arrivals per controller/valve key; safe for concurrent use.
@@ -86,14 +87,16 @@ type arrivals struct {
 
 func newArrivals(n int) *arrivals { return &arrivals{m: make(map[string]*arrival, n)} }
 
-func (a *arrivals) add(key string, at time.Time) {
+func (a *arrivals) add(key, id string, at time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if x := a.m[key]; x != nil {
-		x.count++
-	} else {
-		a.m[key] = &arrival{at: at, count: 1}
+	x := a.m[key]
+	if x == nil {
+		x = &arrival{at: at, ids: map[string]struct{}{}}
+		a.m[key] = x
 	}
+	x.count++
+	x.ids[id] = struct{}{}
 }
 
 // of returns key's arrival (nil: nothing arrived).
