@@ -2,7 +2,6 @@ package fieldnodes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -224,12 +223,26 @@ func (s *Store) Latest(ctx context.Context, farmID int64) (map[int64]map[string]
 	return out, rows.Err()
 }
 
+// Aggregate is an aggregate of a metric's readings: Value over N of them (for AggLast, N is
+// the number of nodes with a reading). N == 0 means no data (Value 0).
+type Aggregate struct {
+	Value float64
+	N     int
+}
+
 // ZoneAggregate aggregates metric over the readings of zone zoneID's nodes with time ≥ since:
 // agg is AggMean, AggMin or AggMax over all of them, or AggLast, the newest single reading of
 // any of the zone's nodes. n is the number of readings used (for AggLast: of nodes with a
 // reading since since); n == 0 means no data (value 0).
 func (s *Store) ZoneAggregate(ctx context.Context, zoneID int64, metric, agg string, since time.Time) (float64, int, error) {
-	return s.aggregate(ctx, "zone", zoneID, metric, agg, since)
+	m, err := s.aggregates(ctx, "zone", []int64{zoneID}, metric, agg, since)
+	return m[zoneID].Value, m[zoneID].N, err
+}
+
+// ZoneAggregates is ZoneAggregate for several zones in one query, by zone; a zone without data
+// is absent.
+func (s *Store) ZoneAggregates(ctx context.Context, zoneIDs []int64, metric, agg string, since time.Time) (map[int64]Aggregate, error) {
+	return s.aggregates(ctx, "zone", zoneIDs, metric, agg, since)
 }
 
 // FarmLast is the newest reading of metric of any node of farm farmID with time ≥ since, and
@@ -237,54 +250,63 @@ func (s *Store) ZoneAggregate(ctx context.Context, zoneID int64, metric, agg str
 // the readings, which rules are told of at their commit, not the nodes' latest values written
 // behind it.
 func (s *Store) FarmLast(ctx context.Context, farmID int64, metric string, since time.Time) (value float64, nodes int, err error) {
-	return s.aggregate(ctx, "farm", farmID, metric, AggLast, since)
+	m, err := s.aggregates(ctx, "farm", []int64{farmID}, metric, AggLast, since)
+	return m[farmID].Value, m[farmID].N, err
 }
 
-// aggregate is ZoneAggregate over the nodes of a zone or (scope "farm") a farm.
-func (s *Store) aggregate(ctx context.Context, scope string, id int64, metric, agg string, since time.Time) (float64, int, error) {
-	of := "n.zone_id = $1"
+// aggregates is ZoneAggregates over the nodes of zones or (scope "farm") farms. Each node's
+// readings are aggregated apart, through the readings' key, then combined: a pass of the rule
+// engine asks for hundreds of zones at once, and a plain join over them lets PostgreSQL choose
+// to scan every reading of the window instead (500 zones of `bench decide --load-zones 5000`,
+// on an idle database: 0.3-0.46 s that way, 0.07-0.1 s this way). JIT compilation, which the
+// cost estimate of a large batch triggers, is off for it: it took longer than the query.
+func (s *Store) aggregates(ctx context.Context, scope string, ids []int64, metric, agg string, since time.Time) (map[int64]Aggregate, error) {
+	key := "n.zone_id"
 	if scope == "farm" {
-		of = "n.farm_id = $1"
+		key = "n.farm_id"
 	}
+	of := ` FROM unnest($1::bigint[]) AS k(id) JOIN nodes n ON ` + key + ` = k.id`
 	var q string
 	switch agg {
-	case AggMean:
-		q = `SELECT coalesce(avg(r.value), 0), count(*)`
-	case AggMin:
-		q = `SELECT coalesce(min(r.value), 0), count(*)`
-	case AggMax:
-		q = `SELECT coalesce(max(r.value), 0), count(*)`
+	case AggMean, AggMin, AggMax:
+		combine := map[string]string{AggMean: "sum(a.total) / sum(a.n)", AggMin: "min(a.least)", AggMax: "max(a.most)"}[agg]
+		q = `SELECT ` + key + `, ` + combine + `, sum(a.n)::int` + of + `
+			CROSS JOIN LATERAL (SELECT sum(r.value) AS total, min(r.value) AS least, max(r.value) AS most, count(*) AS n
+				FROM readings r WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3) a
+			WHERE a.n > 0
+			GROUP BY ` + key
 	case AggLast:
 		// Each node's newest reading, by key; the newest of those. Read from readings, not
 		// node_latest: rules hear of readings at their commit, before the node upkeep behind
 		// it is written.
-		q = `SELECT l.value, (count(*) OVER ())::int FROM nodes n
+		q = `SELECT DISTINCT ON (` + key + `) ` + key + `, l.value, (count(*) OVER (PARTITION BY ` + key + `))::int` + of + `
 			CROSS JOIN LATERAL (SELECT r.value, r.ts FROM readings r
 				WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3
 				ORDER BY r.ts DESC LIMIT 1) l
-			WHERE ` + of + `
-			ORDER BY l.ts DESC, n.id LIMIT 1`
+			ORDER BY ` + key + `, l.ts DESC, n.id`
 	default:
-		return 0, 0, invalid("aggregate", "%q is not one of mean, min, max, last", agg)
+		return nil, invalid("aggregate", "%q is not one of mean, min, max, last", agg)
 	}
-	if agg != AggLast {
-		q += ` FROM readings r JOIN nodes n ON n.id = r.node_id
-			WHERE ` + of + ` AND r.metric_id = $2 AND r.ts >= $3`
-	}
+	out := make(map[int64]Aggregate, len(ids))
 	m, ok, err := s.metric(ctx, metric)
 	if err != nil || !ok {
-		return 0, 0, err
+		return out, err
 	}
-	var value float64
-	var n int
-	err = s.db.QueryRow(ctx, q, id, m.id, since).Scan(&value, &n)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, 0, nil
+	b := &pgx.Batch{} // one implicit transaction, one round trip
+	b.Queue(`SELECT set_config('jit', 'off', true)`)
+	b.Queue(q, ids, m.id, since).Query(func(rows pgx.Rows) error {
+		var id int64
+		var a Aggregate
+		_, err := pgx.ForEachRow(rows, []any{&id, &a.Value, &a.N}, func() error {
+			out[id] = a
+			return nil
+		})
+		return err
+	})
+	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
+		return out, fmt.Errorf("%s of %s in %d %ss: %w", agg, metric, len(ids), scope, err)
 	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("%s of %s in %s %d: %w", agg, metric, scope, id, err)
-	}
-	return value, n, nil
+	return out, nil
 }
 
 // Metrics returns the metrics catalogue: contract metrics first, then unknown ones, by name.

@@ -321,6 +321,33 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 	if v, n, err := s.ZoneAggregate(ctx, f.zoneB, "soil_vwc", "mean", since); err != nil || n != 0 || v != 0 {
 		t.Errorf("empty zone: %v %d %v", v, n, err)
 	}
+	// Several zones in one query: each its own, as ZoneAggregate gives it; one without data absent.
+	d := f.node(t, "d", f.zoneB)
+	_, err = s.InsertReadings(ctx, []fieldnodes.Reading{
+		{NodeID: d, Metric: "soil_vwc", TS: now.Add(-40 * time.Minute), Value: 0.40},
+		{NodeID: d, Metric: "soil_vwc", TS: now.Add(-30 * time.Minute), Value: 0.60},
+	})
+	must(t, err)
+	var empty int64
+	must(t, f.db.QueryRow(ctx, `INSERT INTO zones (farm_id, name, geom) VALUES ($1, 'C', `+zoneGeom+`) RETURNING id`, f.farmID).Scan(&empty))
+	for agg, want := range map[string]map[int64]fieldnodes.Aggregate{
+		"mean": {f.zoneA: {0.2, 3}, f.zoneB: {0.5, 2}},
+		"min":  {f.zoneA: {0.1, 3}, f.zoneB: {0.4, 2}},
+		"max":  {f.zoneA: {0.3, 3}, f.zoneB: {0.6, 2}},
+		"last": {f.zoneA: {0.3, 2}, f.zoneB: {0.6, 1}},
+	} {
+		got, err := s.ZoneAggregates(ctx, []int64{f.zoneA, f.zoneB, empty}, "soil_vwc", agg, since)
+		if err != nil || len(got) != 2 {
+			t.Errorf("%s of three zones = %v, %v; want two zones %v", agg, got, err, want)
+			continue
+		}
+		for z, w := range want {
+			if g := got[z]; math.Abs(g.Value-w.Value) > 1e-9 || g.N != w.N {
+				t.Errorf("%s of zone %d = %+v, want %+v", agg, z, g, w)
+			}
+		}
+	}
+	must(t, f.db.QueryRow(ctx, `DELETE FROM nodes WHERE id = $1 RETURNING id`, d).Scan(&d))
 	if _, n, err := s.ZoneAggregate(ctx, f.zoneA, "soil_vwc", "last", now.Add(-time.Minute)); err != nil || n != 0 {
 		t.Errorf("last with nothing recent: n=%d %v", n, err)
 	}

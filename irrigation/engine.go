@@ -20,9 +20,10 @@ import (
 
 // ZoneReadings gives rules the readings of a zone's nodes. Package fieldnodes satisfies it.
 type ZoneReadings interface {
-	// ZoneAggregate is agg (mean, min, max or last) of metric over the readings of the zone's
-	// nodes taken since since, and how many readings that was.
-	ZoneAggregate(ctx context.Context, zoneID int64, metric, agg string, since time.Time) (value float64, n int, err error)
+	// ZoneAggregates is, for each of these zones, agg (mean, min, max or last) of metric over
+	// the readings of the zone's nodes taken since since, and how many readings that was (for
+	// last: how many nodes); a zone without any is absent.
+	ZoneAggregates(ctx context.Context, zoneIDs []int64, metric, agg string, since time.Time) (map[int64]fieldnodes.Aggregate, error)
 }
 
 // Leadership tells whether this instance is the one that runs the periodic decisions.
@@ -420,13 +421,29 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 		defer close(read)
 		version, mems, memErr = e.store.rememberedOn(ctx, ruleIDs, zones)
 	}()
+	// Every zone is evaluated as at the pass's start, so that the zone aggregates of all of
+	// them are read at once, beside the memories.
+	now := e.store.now()
 	src := newLiveFacts(e.store, e.readings, e.weather, e.balance)
+	needs := make(map[int64]factNeeds, len(zones))
+	for _, id := range zones {
+		if z := book.zones[id]; z != nil && len(book.rules[id]) > 0 {
+			_, needs[id] = e.compileZone(z, book.rules[id], now)
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, e.cfg.ZoneTimeout)
+	err = src.prefetch(pctx, now, needs)
+	cancel()
+	if err != nil {
+		<-read
+		return 0, fmt.Errorf("facts: %w", err)
+	}
 	n, err := e.eachZone(ctx, zones, false, func(ctx context.Context, id int64) (int, error) {
 		z, rules := book.zones[id], book.rules[id]
 		if z == nil || len(rules) == 0 {
 			return 0, nil
 		}
-		p, err := e.prepareZone(ctx, src, z, rules)
+		p, err := e.prepareZone(ctx, src, z, rules, now)
 		if err != nil {
 			return 0, err
 		}
@@ -633,7 +650,7 @@ func (e *Engine) evaluateZone(ctx context.Context, src factSource, z *zoneContex
 		rules[i] = rz.Rule
 		mem[rz.ID] = remembered{state: rz.state, lastReason: rz.lastReason}
 	}
-	p, err := e.prepareZone(ctx, src, z, rules)
+	p, err := e.prepareZone(ctx, src, z, rules, e.store.now())
 	if err != nil {
 		return 0, err
 	}
@@ -650,9 +667,20 @@ type prepared struct {
 	errs  []error // of the rules that did not compile
 }
 
-// prepareZone compiles a zone's rules and gathers the facts they use, now.
-func (e *Engine) prepareZone(ctx context.Context, src factSource, z *zoneContext, rules []Rule) (*prepared, error) {
-	p := &prepared{z: z, now: e.store.now()}
+// prepareZone compiles a zone's rules and gathers the facts they use, at now.
+func (e *Engine) prepareZone(ctx context.Context, src factSource, z *zoneContext, rules []Rule, now time.Time) (*prepared, error) {
+	p, needs := e.compileZone(z, rules, now)
+	facts, err := src.facts(ctx, z, p.now, needs)
+	if err != nil {
+		return nil, errors.Join(append(p.errs, fmt.Errorf("facts: %w", err))...)
+	}
+	p.facts = facts
+	return p, nil
+}
+
+// compileZone compiles a zone's rules (from the cache) and says which facts they use.
+func (e *Engine) compileZone(z *zoneContext, rules []Rule, now time.Time) (*prepared, factNeeds) {
+	p := &prepared{z: z, now: now}
 	needs := newNeeds()
 	for _, r := range rules {
 		c, err := e.compile(r)
@@ -665,12 +693,7 @@ func (e *Engine) prepareZone(ctx context.Context, src factSource, z *zoneContext
 		p.cs = append(p.cs, c)
 		p.rules = append(p.rules, r)
 	}
-	facts, err := src.facts(ctx, z, p.now, needs)
-	if err != nil {
-		return nil, errors.Join(append(p.errs, fmt.Errorf("facts: %w", err))...)
-	}
-	p.facts = facts
-	return p, nil
+	return p, needs
 }
 
 // decideZone evaluates prepared rules with their memories of the zone (mem; an absent one is

@@ -19,12 +19,85 @@ type liveFacts struct {
 	weather  *Weather
 	balance  *WaterBalance
 
-	mu    sync.Mutex
-	nodes map[int64][]fieldnodes.Node
+	mu      sync.Mutex
+	nodes   map[int64][]fieldnodes.Node
+	fetched map[zoneSeries]rule.Value // zone aggregates read for the whole pass (prefetch)
+}
+
+// zoneSeries is a reading function of a zone at a moment.
+type zoneSeries struct {
+	zone int64
+	s    rule.Series
+	at   time.Time
 }
 
 func newLiveFacts(store *Store, readings Readings, weather *Weather, balance *WaterBalance) *liveFacts {
-	return &liveFacts{store: store, readings: readings, weather: weather, balance: balance, nodes: map[int64][]fieldnodes.Node{}}
+	return &liveFacts{store: store, readings: readings, weather: weather, balance: balance,
+		nodes: map[int64][]fieldnodes.Node{}, fetched: map[zoneSeries]rule.Value{}}
+}
+
+// prefetch reads, at at, the zone aggregates that the zones of a pass need (needs by zone):
+// one query per reading function for all of them, at once, instead of one per zone. A pass for
+// the readings of a busy ingest has hundreds of zones; their facts then cost a round trip or
+// two, not hundreds.
+func (l *liveFacts) prefetch(ctx context.Context, at time.Time, needs map[int64]factNeeds) error {
+	zonesOf := map[rule.Series][]int64{}
+	for zone, n := range needs {
+		for s := range n.series {
+			if zoneAggregated(s) {
+				zonesOf[s] = append(zonesOf[s], zone)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(zonesOf))
+	for s, zones := range zonesOf {
+		wg.Go(func() {
+			got, err := l.readings.ZoneAggregates(ctx, zones, s.Metric, aggregateOf(s), at.Add(-s.Window))
+			if err != nil {
+				errs <- fmt.Errorf("%s: %w", s.Key(), err)
+				return
+			}
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			for _, z := range zones {
+				l.fetched[zoneSeries{z, s, at}] = zoneValue(s, got[z])
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// zoneAggregated: s is read by ZoneAggregates.
+func zoneAggregated(s rule.Series) bool { return s.Scope == rule.ScopeZone && s.Func != rule.FuncTrend }
+
+// aggregateOf is the aggregate ZoneAggregates computes for s (sum and count from the mean).
+func aggregateOf(s rule.Series) string {
+	switch s.Func {
+	case rule.FuncSum, rule.FuncCount:
+		return rule.FuncMean
+	}
+	return s.Func
+}
+
+// zoneValue is s's value from its zone aggregate.
+func zoneValue(s rule.Series, a fieldnodes.Aggregate) rule.Value {
+	v, n := a.Value, a.N
+	switch {
+	case s.Func == rule.FuncCount:
+		return rule.Value{V: float64(n), N: n}
+	case s.Func == rule.FuncSum && n == 0:
+		return rule.Value{V: 0.0}
+	case n == 0:
+		return rule.Missing("")
+	case s.Func == rule.FuncSum:
+		return rule.Value{V: v * float64(n), N: n}
+	case s.Func == rule.FuncLast:
+		return rule.Value{V: v, N: 1}
+	}
+	return rule.Value{V: v, N: n}
 }
 
 func (l *liveFacts) farmNodes(ctx context.Context, farmID int64) ([]fieldnodes.Node, error) {
@@ -180,29 +253,18 @@ func balanceFacts(st BalanceStatus, out map[string]rule.Value) {
 // series computes a reading function for a zone at a moment.
 func (l *liveFacts) series(ctx context.Context, z *zoneContext, at time.Time, s rule.Series) (rule.Value, error) {
 	since := at.Add(-s.Window)
-	if s.Scope == rule.ScopeZone && s.Func != rule.FuncTrend {
-		agg := s.Func
-		switch s.Func {
-		case rule.FuncSum, rule.FuncCount:
-			agg = rule.FuncMean
+	if zoneAggregated(s) {
+		l.mu.Lock()
+		v, ok := l.fetched[zoneSeries{z.id, s, at}]
+		l.mu.Unlock()
+		if ok {
+			return v, nil
 		}
-		v, n, err := l.readings.ZoneAggregate(ctx, z.id, s.Metric, agg, since)
+		got, err := l.readings.ZoneAggregates(ctx, []int64{z.id}, s.Metric, aggregateOf(s), since)
 		if err != nil {
 			return rule.Value{}, err
 		}
-		switch {
-		case s.Func == rule.FuncCount:
-			return rule.Value{V: float64(n), N: n}, nil
-		case s.Func == rule.FuncSum && n == 0:
-			return rule.Value{V: 0.0}, nil
-		case n == 0:
-			return rule.Missing(""), nil
-		case s.Func == rule.FuncSum:
-			return rule.Value{V: v * float64(n), N: n}, nil
-		case s.Func == rule.FuncLast:
-			return rule.Value{V: v, N: 1}, nil
-		}
-		return rule.Value{V: v, N: n}, nil
+		return zoneValue(s, got[z.id]), nil
 	}
 	if s.Scope == rule.ScopeFarm && s.Func == rule.FuncLast {
 		// From the readings (as for a zone): the nodes' latest values are written behind the

@@ -80,4 +80,26 @@ func TestDecisionRoundTrips(t *testing.T) {
 	if runs := f.runsOf(irrigation.OriginRule); len(runs) != 4 || runs[0].State != irrigation.RunStarting {
 		t.Errorf("runs = %+v", runs)
 	}
+
+	// Told of the readings of many zones at once (a busy ingest's batch), the engine reads their
+	// facts in one query per reading function, whatever the number of zones: here the memories,
+	// and the mean of every zone, in two round trips side by side, where one per zone was spent.
+	var busy []int64
+	for range 20 {
+		z, _, _ := f.zoneWithValve()
+		f.rule(z.ID, func(r *irrigation.Rule) { r.Condition = `mean("soil_vwc", "1h") < 0.01` })
+		node := f.node(z.ID)
+		f.readings(node, "soil_vwc", 0.3)
+		busy = append(busy, node)
+	}
+	if n, err := e.EvaluateNodes(f.ctx, busy); err != nil || n != 0 {
+		t.Fatalf("busy zones: %d acted, %v", n, err)
+	}
+	trips.n.Store(0)
+	if n, err := e.EvaluateNodes(f.ctx, busy); err != nil || n != 0 {
+		t.Fatalf("busy zones again: %d acted, %v", n, err)
+	}
+	if got := trips.n.Load(); got != 2 {
+		t.Errorf("twenty zones whose rules did not act took %d round trips, want 2", got)
+	}
 }
