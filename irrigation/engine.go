@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,11 +85,55 @@ type Engine struct {
 	idle     chan struct{} // poked when events falls to 0
 	periodic atomic.Bool   // a periodic pass is under way
 
-	mu      sync.Mutex
-	pending map[int64]struct{} // nodes with readings not yet evaluated
-	since   time.Time          // when the oldest pending readings were committed
-	all     bool               // too many pending: evaluate everything
-	wake    chan struct{}
+	mu       sync.Mutex
+	pending  map[int64]time.Time // nodes with readings not yet evaluated: when the oldest were committed
+	since    time.Time           // when the oldest pending readings of any node were committed
+	all      bool                // too many pending: evaluate everything
+	wake     chan struct{}
+	lastPass map[int64]time.Time // (under mu) when each zone was last in a pass for fresh readings
+}
+
+// passZones is the most zones a pass for fresh readings takes from the book; the others wait
+// for the next pass (the zones evaluated longest ago go first). Under a busy ingest, whose
+// every batch tells of hundreds of zones, passes so stay short and a zone told of for the first
+// time in a while is evaluated at once, not behind every busy zone.
+const passZones = 64
+
+// fairShare splits pending nodes into those of the passZones zones (known to the rule book)
+// evaluated longest ago, with the nodes the book does not know, and the rest, to be told again.
+func (e *Engine) fairShare(nodes []int64) (now, later []int64) {
+	book := e.book.Load()
+	if book == nil || len(nodes) <= passZones {
+		return nodes, nil
+	}
+	zones, _ := book.zonesOf(nodes)
+	if len(zones) <= passZones {
+		return nodes, nil
+	}
+	e.mu.Lock()
+	slices.SortStableFunc(zones, func(a, b int64) int { return e.lastPass[a].Compare(e.lastPass[b]) })
+	e.mu.Unlock()
+	taken := make(map[int64]bool, passZones)
+	for _, z := range zones[:passZones] {
+		taken[z] = true
+	}
+	for _, n := range nodes {
+		if z, ok := book.byNode[n]; !ok || taken[z] {
+			now = append(now, n)
+		} else {
+			later = append(later, n)
+		}
+	}
+	return now, later
+}
+
+// passed notes that these zones are in a pass for fresh readings that began at at.
+func (e *Engine) passed(zones []int64, at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, z := range zones {
+		e.lastPass[z] = at
+	}
 }
 
 var _ fieldnodes.ReadingsListener = (*Engine)(nil)
@@ -138,9 +183,9 @@ func NewEngine(store *Store, readings Readings, cfg EngineConfig) (*Engine, erro
 		log:      store.log.With("part", "rules"),
 		svc:      service{name: "rule engine"},
 		programs: programCache{m: map[string]*rule.Program{}},
-		pending:  map[int64]struct{}{},
-		wake:     make(chan struct{}, 1),
-		idle:     make(chan struct{}, 1),
+		pending:  map[int64]time.Time{}, lastPass: map[int64]time.Time{},
+		wake: make(chan struct{}, 1),
+		idle: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -205,33 +250,53 @@ func (e *Engine) ReadingsCommitted(_ context.Context, nodeIDs []int64, committed
 		committedAt = e.store.cfg.Now()
 	}
 	e.mu.Lock()
-	if e.since.IsZero() || committedAt.Before(e.since) {
-		e.since = committedAt
-	}
-	if !e.all {
-		for _, id := range nodeIDs {
-			e.pending[id] = struct{}{}
-		}
-		if len(e.pending) > e.cfg.MaxPending {
-			e.all = true
-			clear(e.pending)
-		}
+	for _, id := range nodeIDs {
+		e.addPendingLocked(id, committedAt)
 	}
 	e.mu.Unlock()
 	poke(e.wake)
 }
 
-func (e *Engine) takePending() (nodes []int64, all bool, since time.Time) {
+// addPendingLocked notes, with mu held, that node id has readings committed at committedAt
+// waiting for a pass.
+func (e *Engine) addPendingLocked(id int64, committedAt time.Time) {
+	if e.since.IsZero() || committedAt.Before(e.since) {
+		e.since = committedAt
+	}
+	if e.all {
+		return
+	}
+	if t, ok := e.pending[id]; !ok || committedAt.Before(t) {
+		e.pending[id] = committedAt
+	}
+	if len(e.pending) > e.cfg.MaxPending {
+		e.all = true
+		clear(e.pending)
+	}
+}
+
+// takePending takes the pending nodes, each with when its oldest pending readings were
+// committed; all: too many were pending, evaluate everything (since: the oldest commit).
+func (e *Engine) takePending() (nodes map[int64]time.Time, all bool, since time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	all, e.all = e.all, false
 	since, e.since = e.since, time.Time{}
-	nodes = make([]int64, 0, len(e.pending))
-	for id := range e.pending {
-		nodes = append(nodes, id)
-	}
-	clear(e.pending)
+	nodes, e.pending = e.pending, make(map[int64]time.Time, len(e.pending))
 	return nodes, all, since
+}
+
+// putBack returns taken nodes to the pending ones, for the next pass.
+func (e *Engine) putBack(taken map[int64]time.Time, nodes []int64) {
+	if len(nodes) == 0 {
+		return
+	}
+	e.mu.Lock()
+	for _, id := range nodes {
+		e.addPendingLocked(id, taken[id])
+	}
+	e.mu.Unlock()
+	poke(e.wake)
 }
 
 // Start evaluates rules as readings arrive and every Interval, until Stop or the end of ctx.
@@ -271,11 +336,19 @@ func (e *Engine) Start(ctx context.Context) error {
 				e.events.Add(1)
 				ok := pass(func(ctx context.Context) (int, error) {
 					defer e.eventDone()
-					nodes, all, since := e.takePending()
-					tctx := context.WithValue(ctx, committedKey{}, since)
+					taken, all, since := e.takePending()
 					if all {
-						return e.EvaluateAll(tctx)
+						return e.EvaluateAll(context.WithValue(ctx, committedKey{}, since))
 					}
+					nodes, later := e.fairShare(slices.Collect(maps.Keys(taken)))
+					e.putBack(taken, later)
+					since = time.Time{}
+					for _, id := range nodes {
+						if t := taken[id]; since.IsZero() || t.Before(since) {
+							since = t
+						}
+					}
+					tctx := context.WithValue(context.WithValue(ctx, committedKey{}, since), nodeCommitsKey{}, taken)
 					return e.EvaluateNodes(tctx, nodes)
 				})
 				if !ok {
@@ -424,6 +497,7 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 	// Every zone is evaluated as at the pass's start, so that the zone aggregates of all of
 	// them are read at once, beside the memories.
 	now := e.store.now()
+	e.passed(zones, now)
 	src := newLiveFacts(e.store, e.readings, e.weather, e.balance)
 	needs := make(map[int64]factNeeds, len(zones))
 	for _, id := range zones {
@@ -438,10 +512,24 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 		<-read
 		return 0, fmt.Errorf("facts: %w", err)
 	}
+	// Each zone's readings were committed when its own nodes' were (a pass takes nodes told of
+	// at different times, some left over from earlier passes).
+	committed := map[int64]time.Time{}
+	if commits, ok := ctx.Value(nodeCommitsKey{}).(map[int64]time.Time); ok {
+		for _, n := range nodeIDs {
+			z, ok := book.byNode[n]
+			if t, seen := committed[z]; ok && (!seen || commits[n].Before(t)) {
+				committed[z] = commits[n]
+			}
+		}
+	}
 	n, err := e.eachZone(ctx, zones, false, func(ctx context.Context, id int64) (int, error) {
 		z, rules := book.zones[id], book.rules[id]
 		if z == nil || len(rules) == 0 {
 			return 0, nil
+		}
+		if t, ok := committed[id]; ok && !t.IsZero() {
+			ctx = context.WithValue(ctx, committedKey{}, t)
 		}
 		p, err := e.prepareZone(ctx, src, z, rules, now)
 		if err != nil {
@@ -863,6 +951,10 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 // FactReadingsCommittedAt is the decision fact that says when the readings an event-driven
 // decision was taken on were committed (the earliest batch of its evaluation pass).
 const FactReadingsCommittedAt = "readings_committed_at"
+
+// nodeCommitsKey marks a pass's context with when each of its nodes' readings were committed
+// (map[int64]time.Time), so that each zone's decisions say when its own were.
+type nodeCommitsKey struct{}
 
 // committedKey marks an evaluation context with when the readings that triggered it were
 // committed, for the decide histogram.
