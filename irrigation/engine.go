@@ -506,12 +506,8 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.ZoneTimeout)
-	err = src.prefetch(pctx, now, needs)
-	cancel()
-	if err != nil {
-		<-read
-		return 0, fmt.Errorf("facts: %w", err)
-	}
+	defer cancel()
+	src.prefetch(pctx, now, needs)
 	// Each zone's readings were committed when its own nodes' were (a pass takes nodes told of
 	// at different times, some left over from earlier passes).
 	committed := map[int64]time.Time{}
@@ -523,7 +519,9 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 			}
 		}
 	}
-	n, err := e.eachZone(ctx, zones, false, func(ctx context.Context, id int64) (int, error) {
+	// Zones are evaluated as their aggregates come in: one that reads a single reading does not
+	// wait for the hourly means of busier zones in the same pass.
+	n, err := e.eachZoneOf(ctx, src.inOrder(ctx, zones), len(zones), false, func(ctx context.Context, id int64) (int, error) {
 		z, rules := book.zones[id], book.rules[id]
 		if z == nil || len(rules) == 0 {
 			return 0, nil
@@ -621,22 +619,37 @@ func (e *Engine) evaluate(ctx context.Context, sel zoneSelection, background boo
 // the passes for fresh readings under way), each within the ZoneTimeout, and returns how many
 // rules acted and every zone's error.
 func (e *Engine) eachZone(ctx context.Context, zones []int64, background bool, fn func(ctx context.Context, id int64) (int, error)) (int, error) {
+	feed := make(chan int64)
+	go func() {
+		defer close(feed)
+		for _, id := range zones {
+			select {
+			case feed <- id:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return e.eachZoneOf(ctx, feed, len(zones), background, fn)
+}
+
+// eachZoneOf is eachZone over the zones coming from feed (at most n), in the order they come.
+func (e *Engine) eachZoneOf(ctx context.Context, feed <-chan int64, n int, background bool, fn func(ctx context.Context, id int64) (int, error)) (int, error) {
 	var (
 		mu    sync.Mutex
 		acted int
 		errs  []error
 		wg    sync.WaitGroup
-		next  = make(chan int64)
 	)
 	workers := e.cfg.Workers
 	if background {
 		workers = 1
 	}
-	for range min(workers, len(zones)) {
+	for range min(workers, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for id := range next {
+			for id := range feed {
 				if background {
 					e.giveWay(ctx)
 				}
@@ -652,13 +665,6 @@ func (e *Engine) eachZone(ctx context.Context, zones []int64, background bool, f
 			}
 		}()
 	}
-	for _, id := range zones {
-		if ctx.Err() != nil {
-			break
-		}
-		next <- id
-	}
-	close(next)
 	wg.Wait()
 	return acted, errors.Join(errs...)
 }

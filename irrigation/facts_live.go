@@ -21,26 +21,31 @@ type liveFacts struct {
 
 	mu      sync.Mutex
 	nodes   map[int64][]fieldnodes.Node
-	fetched map[zoneSeries]rule.Value // zone aggregates read for the whole pass (prefetch)
+	fetches map[rule.Series]*zoneFetch // zone aggregates being read for the whole pass (prefetch)
+	landed  chan struct{}              // cap 1: poked as each fetch is done
 }
 
-// zoneSeries is a reading function of a zone at a moment.
-type zoneSeries struct {
-	zone int64
-	s    rule.Series
-	at   time.Time
+// zoneFetch is one reading function's zone aggregates, read for a pass's zones at once.
+type zoneFetch struct {
+	at     time.Time
+	done   chan struct{} // closed once vals or err is set
+	zones  map[int64]bool
+	values map[int64]rule.Value
+	err    error
 }
 
 func newLiveFacts(store *Store, readings Readings, weather *Weather, balance *WaterBalance) *liveFacts {
 	return &liveFacts{store: store, readings: readings, weather: weather, balance: balance,
-		nodes: map[int64][]fieldnodes.Node{}, fetched: map[zoneSeries]rule.Value{}}
+		nodes: map[int64][]fieldnodes.Node{}, fetches: map[rule.Series]*zoneFetch{}, landed: make(chan struct{}, 1)}
 }
 
-// prefetch reads, at at, the zone aggregates that the zones of a pass need (needs by zone):
-// one query per reading function for all of them, at once, instead of one per zone. A pass for
-// the readings of a busy ingest has hundreds of zones; their facts then cost a round trip or
-// two, not hundreds.
-func (l *liveFacts) prefetch(ctx context.Context, at time.Time, needs map[int64]factNeeds) error {
+// prefetch starts reading, as at at, the zone aggregates that the zones of a pass need (needs
+// by zone): one query per reading function for all of them, instead of one per zone. A pass
+// for the readings of a busy ingest has dozens of zones; their facts then cost a round trip or
+// two, not dozens. It returns at once: a zone's evaluation waits only for the functions it
+// uses, so a zone whose rule reads one reading is not kept waiting by the hourly means of
+// busier zones.
+func (l *liveFacts) prefetch(ctx context.Context, at time.Time, needs map[int64]factNeeds) {
 	zonesOf := map[rule.Series][]int64{}
 	for zone, n := range needs {
 		for s := range n.series {
@@ -49,25 +54,95 @@ func (l *liveFacts) prefetch(ctx context.Context, at time.Time, needs map[int64]
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, len(zonesOf))
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for s, zones := range zonesOf {
-		wg.Go(func() {
+		f := &zoneFetch{at: at, done: make(chan struct{}), zones: map[int64]bool{}}
+		for _, z := range zones {
+			f.zones[z] = true
+		}
+		l.fetches[s] = f
+		go func() {
+			defer poke(l.landed)
+			defer close(f.done)
 			got, err := l.readings.ZoneAggregates(ctx, zones, s.Metric, aggregateOf(s), at.Add(-s.Window))
 			if err != nil {
-				errs <- fmt.Errorf("%s: %w", s.Key(), err)
+				f.err = fmt.Errorf("%s of %d zones: %w", s.Key(), len(zones), err)
 				return
 			}
-			l.mu.Lock()
-			defer l.mu.Unlock()
+			f.values = make(map[int64]rule.Value, len(zones))
 			for _, z := range zones {
-				l.fetched[zoneSeries{z, s, at}] = zoneValue(s, got[z])
+				f.values[z] = zoneValue(s, got[z])
 			}
-		})
+		}()
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+}
+
+// inOrder sends zones to the returned channel as the aggregates each uses have been read, the
+// ready ones first in the order given, and closes it after the last (or at the end of ctx).
+func (l *liveFacts) inOrder(ctx context.Context, zones []int64) <-chan int64 {
+	out := make(chan int64)
+	go func() {
+		defer close(out)
+		for len(zones) > 0 {
+			var waiting []int64
+			for _, z := range zones {
+				if !l.ready(z) {
+					waiting = append(waiting, z)
+					continue
+				}
+				select {
+				case out <- z:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if zones = waiting; len(zones) > 0 {
+				select {
+				case <-l.landed:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// ready reports whether every aggregate prefetched for zone z has been read.
+func (l *liveFacts) ready(z int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, f := range l.fetches {
+		if !f.zones[z] {
+			continue
+		}
+		select {
+		case <-f.done:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// fetched is zone z's value of s as prefetched at at (ok false: not prefetched).
+func (l *liveFacts) fetched(ctx context.Context, z int64, s rule.Series, at time.Time) (v rule.Value, ok bool, err error) {
+	l.mu.Lock()
+	f := l.fetches[s]
+	l.mu.Unlock()
+	if f == nil || !f.at.Equal(at) || !f.zones[z] {
+		return rule.Value{}, false, nil
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return rule.Value{}, true, ctx.Err()
+	}
+	if f.err != nil {
+		return rule.Value{}, true, f.err
+	}
+	return f.values[z], true, nil
 }
 
 // zoneAggregated: s is read by ZoneAggregates.
@@ -254,11 +329,8 @@ func balanceFacts(st BalanceStatus, out map[string]rule.Value) {
 func (l *liveFacts) series(ctx context.Context, z *zoneContext, at time.Time, s rule.Series) (rule.Value, error) {
 	since := at.Add(-s.Window)
 	if zoneAggregated(s) {
-		l.mu.Lock()
-		v, ok := l.fetched[zoneSeries{z.id, s, at}]
-		l.mu.Unlock()
-		if ok {
-			return v, nil
+		if v, ok, err := l.fetched(ctx, z.id, s, at); ok {
+			return v, err
 		}
 		got, err := l.readings.ZoneAggregates(ctx, []int64{z.id}, s.Metric, aggregateOf(s), since)
 		if err != nil {
