@@ -293,10 +293,6 @@ func (w *upkeepWriter) run(ctx, drain context.Context) {
 		}
 		start := time.Now()
 		set := w.take()
-		select {
-		case <-w.full: // room is made now: a signal from before is spent
-		default:
-		}
 		w.flush(ctx, set)
 		select {
 		case <-time.After(w.rest(set.size(), time.Since(start))):
@@ -312,6 +308,10 @@ func (w *upkeepWriter) take() *upkeepSet {
 	defer w.mu.Unlock()
 	set := w.pending
 	w.pending = newUpkeepSet()
+	select {
+	case <-w.full: // room is made now: a signal from before is spent (a later one is sent anew)
+	default:
+	}
 	w.room.Broadcast()
 	return set
 }

@@ -110,9 +110,13 @@ func (e *Engine) fairShare(nodes []int64) (now, later []int64) {
 	if len(zones) <= passZones {
 		return nodes, nil
 	}
+	last := make(map[int64]time.Time, len(zones))
 	e.mu.Lock()
-	slices.SortStableFunc(zones, func(a, b int64) int { return e.lastPass[a].Compare(e.lastPass[b]) })
+	for _, z := range zones {
+		last[z] = e.lastPass[z]
+	}
 	e.mu.Unlock()
+	slices.SortStableFunc(zones, func(a, b int64) int { return last[a].Compare(last[b]) })
 	taken := make(map[int64]bool, passZones)
 	for _, z := range zones[:passZones] {
 		taken[z] = true
@@ -449,6 +453,9 @@ func (e *Engine) readBookLocked(ctx context.Context) (*ruleBook, error) {
 		return nil, errUnreadBook{err}
 	}
 	e.book.Store(b)
+	e.mu.Lock()
+	maps.DeleteFunc(e.lastPass, func(z int64, _ time.Time) bool { return b.zones[z] == nil }) // zones without rules now
+	e.mu.Unlock()
 	return b, nil
 }
 
@@ -568,18 +575,31 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 func (e *Engine) leftToLater(p *prepared, mems map[ruleZone]remembered) bool {
 	for _, r := range p.rules {
 		m, ok := mems[ruleZone{r.ID, p.z.id}]
-		switch {
-		case !ok || m.at == nil || !m.at.After(p.now):
-		case m.at.Sub(p.now) > e.cfg.ZoneTimeout:
+		if !ok {
+			continue
+		}
+		if m.at != nil && m.at.Sub(p.now) > e.cfg.ZoneTimeout {
 			e.log.Warn("a rule's memory is stamped in the future; clocks disagree", "rule", r.ID, "zone", p.z.id,
 				"evaluated_at", *m.at, "now", p.now)
-		default:
+		}
+		if e.later(m.at, p.now) {
 			e.log.Debug("zone left to a later evaluation", "zone", p.z.id, "rule", r.ID)
 			return true
 		}
 	}
 	return false
 }
+
+// later reports whether a memory stamped evaluatedAt was written by an evaluation that began
+// after one that began at now (and not so far after that the clocks must disagree).
+func (e *Engine) later(evaluatedAt *time.Time, now time.Time) bool {
+	return evaluatedAt != nil && evaluatedAt.After(now) && !evaluatedAt.After(e.trustedUntil(now))
+}
+
+// trustedUntil is the latest evaluation stamp that an evaluation beginning at now believes:
+// one further ahead is a clock that disagrees (another instance's, or this one's before it was
+// set back).
+func (e *Engine) trustedUntil(now time.Time) time.Time { return now.Add(e.cfg.ZoneTimeout) }
 
 // EvaluateZones evaluates the enabled rules of these zones (their own and their farms').
 func (e *Engine) EvaluateZones(ctx context.Context, zoneIDs []int64) (int, error) {
@@ -852,7 +872,7 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 	switch {
 	case !step.Act && !step.Release:
 		if step.Changed(rz.state) {
-			return false, e.store.saveRuleStateIf(ctx, rz.state, ruleID, zoneID, step.Next, now, step.Reason)
+			return false, e.store.saveRuleStateIf(ctx, rz.state, ruleID, zoneID, step.Next, now, e.trustedUntil(now), step.Reason)
 		}
 		return false, nil
 	case rz.Action == rule.ActionIrrigate && veto != nil:
@@ -860,12 +880,12 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 		next := rz.state
 		next.HoldingSince = step.Next.HoldingSince
 		if rz.lastReason == reason {
-			return false, e.store.saveRuleStateIf(ctx, rz.state, ruleID, zoneID, next, now, reason)
+			return false, e.store.saveRuleStateIf(ctx, rz.state, ruleID, zoneID, next, now, e.trustedUntil(now), reason)
 		}
 		d := base
 		d.Action, d.Reason = DecisionSkip, fmt.Sprintf("rule %q would water: %s; %s", rz.Name, ev.explain, reason)
 		return false, e.store.withTx(ctx, func(t *txn) error {
-			if err := t.saveRuleStateIf(ctx, rz.state, ruleID, zoneID, next, now, reason); err != nil {
+			if err := t.saveRuleStateIf(ctx, rz.state, ruleID, zoneID, next, now, e.trustedUntil(now), reason); err != nil {
 				return err
 			}
 			return recordDecision(ctx, t.tx, d)
@@ -889,8 +909,8 @@ func (e *Engine) apply(ctx context.Context, z *zoneContext, ev *evaluated, veto 
 		if err != nil {
 			return err
 		}
-		if !enabled || !sameActState(st, rz.state) {
-			return errNotFired
+		if !enabled || !sameActState(st.State, rz.state) || e.later(st.evaluatedAt, now) {
+			return errNotFired // changed, or left to an evaluation that began after this one
 		}
 		d := base
 		var resolve []string // alert kinds to resolve on the zone
@@ -1028,7 +1048,7 @@ type zoneValve struct {
 // lockToAct takes the locks a rule needs to act on a zone, in one round trip: its memory of the
 // zone (lockRuleState) and, to water, the zone's farm and valve (lockZoneValve), in that order.
 // The valve's error is returned apart: the rule's state decides first whether it matters.
-func (t *txn) lockToAct(ctx context.Context, ruleID, zoneID int64, water bool) (enabled bool, st rule.State, v zoneValve, err error) {
+func (t *txn) lockToAct(ctx context.Context, ruleID, zoneID int64, water bool) (enabled bool, st lockedState, v zoneValve, err error) {
 	if !water {
 		enabled, st, err = t.lockRuleState(ctx, ruleID, zoneID)
 		return enabled, st, v, err
@@ -1086,24 +1106,27 @@ func sameTimePtr(a, b *time.Time) bool {
 	return a.Equal(*b)
 }
 
-// saveRuleStateIf writes a rule's memory of a zone unless another evaluation acted on it since
-// old was read (then the newer memory stays).
-func (s *Store) saveRuleStateIf(ctx context.Context, old rule.State, ruleID, zoneID int64, st rule.State, at time.Time, reason string) error {
-	return saveRuleStateCAS(ctx, s.db, old, ruleID, zoneID, st, at, reason)
+// saveRuleStateIf writes a rule's memory of a zone, as evaluated at at, unless another
+// evaluation acted on it since old was read, or one that began after at (and before
+// trustedUntil: a stamp further ahead is a clock that disagrees) wrote it: the newer memory
+// stays.
+func (s *Store) saveRuleStateIf(ctx context.Context, old rule.State, ruleID, zoneID int64, st rule.State, at, trustedUntil time.Time, reason string) error {
+	return saveRuleStateCAS(ctx, s.db, old, ruleID, zoneID, st, at, trustedUntil, reason)
 }
 
-func (t *txn) saveRuleStateIf(ctx context.Context, old rule.State, ruleID, zoneID int64, st rule.State, at time.Time, reason string) error {
-	return saveRuleStateCAS(ctx, t.tx, old, ruleID, zoneID, st, at, reason)
+func (t *txn) saveRuleStateIf(ctx context.Context, old rule.State, ruleID, zoneID int64, st rule.State, at, trustedUntil time.Time, reason string) error {
+	return saveRuleStateCAS(ctx, t.tx, old, ruleID, zoneID, st, at, trustedUntil, reason)
 }
 
-func saveRuleStateCAS(ctx context.Context, q querier, old rule.State, ruleID, zoneID int64, st rule.State, at time.Time, reason string) error {
+func saveRuleStateCAS(ctx context.Context, q querier, old rule.State, ruleID, zoneID int64, st rule.State, at, trustedUntil time.Time, reason string) error {
 	_, err := q.Exec(ctx, `INSERT INTO rule_states (rule_id, zone_id, holding_since, armed, active, last_fired_at, evaluated_at, reason)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (rule_id, zone_id) DO UPDATE SET holding_since = EXCLUDED.holding_since, armed = EXCLUDED.armed,
 			active = EXCLUDED.active, last_fired_at = EXCLUDED.last_fired_at, evaluated_at = EXCLUDED.evaluated_at,
 			reason = EXCLUDED.reason
-		WHERE rule_states.armed = $9 AND rule_states.active = $10 AND rule_states.last_fired_at IS NOT DISTINCT FROM $11`,
-		ruleID, zoneID, st.HoldingSince, st.Armed, st.Active, st.LastFired, at, reason, old.Armed, old.Active, old.LastFired)
+		WHERE rule_states.armed = $9 AND rule_states.active = $10 AND rule_states.last_fired_at IS NOT DISTINCT FROM $11
+			AND (rule_states.evaluated_at IS NULL OR rule_states.evaluated_at <= $7 OR rule_states.evaluated_at > $12)`,
+		ruleID, zoneID, st.HoldingSince, st.Armed, st.Active, st.LastFired, at, reason, old.Armed, old.Active, old.LastFired, trustedUntil)
 	return interpretError(err, "save rule state")
 }
 

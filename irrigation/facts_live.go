@@ -329,7 +329,10 @@ func balanceFacts(st BalanceStatus, out map[string]rule.Value) {
 func (l *liveFacts) series(ctx context.Context, z *zoneContext, at time.Time, s rule.Series) (rule.Value, error) {
 	since := at.Add(-s.Window)
 	if zoneAggregated(s) {
-		if v, ok, err := l.fetched(ctx, z.id, s, at); ok {
+		// A read for the whole pass that failed is tried again for this zone alone, so that
+		// it costs the zones of the pass no more than their own queries would have.
+		v, ok, err := l.fetched(ctx, z.id, s, at)
+		if ok && (err == nil || ctx.Err() != nil) {
 			return v, err
 		}
 		got, err := l.readings.ZoneAggregates(ctx, []int64{z.id}, s.Metric, aggregateOf(s), since)

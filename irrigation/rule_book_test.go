@@ -6,6 +6,7 @@ import (
 
 	"github.com/aghali/aghali/geo"
 	"github.com/aghali/aghali/irrigation"
+	"github.com/aghali/aghali/irrigation/rule"
 )
 
 // TestRuleBookFollowsRulesAndZones: a pass for fresh readings works from the rule book the
@@ -189,5 +190,51 @@ func TestRuleBookThatCannotBeRead(t *testing.T) {
 		if v := irrigation.RuleBookVersion(e); v != 0 {
 			t.Fatalf("pass %d: a rule book at version %d", i+1, v)
 		}
+	}
+}
+
+// TestAMemoryFromALaterEvaluationStays: an evaluation does not overwrite a rule's memory of a
+// zone written by one that began after it (two passes evaluating the same zone, the older one
+// last), unless the stamp is further ahead than clocks can be trusted.
+func TestAMemoryFromALaterEvaluationStays(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "Asia/Baku")
+	z, _, _ := f.zoneWithValve()
+	r := f.rule(z.ID)
+	now := f.clock.Now()
+	armed := rule.State{Armed: true}
+	holding := rule.State{Armed: true, HoldingSince: &now}
+	memory := func() (holds bool, at time.Time) {
+		t.Helper()
+		var since *time.Time
+		if err := f.db.QueryRow(f.ctx, `SELECT holding_since, evaluated_at FROM rule_states WHERE rule_id = $1 AND zone_id = $2`,
+			r.ID, z.ID).Scan(&since, &at); err != nil {
+			t.Fatal(err)
+		}
+		return since != nil, at
+	}
+	save := func(st rule.State, at time.Time) {
+		t.Helper()
+		if err := irrigation.SaveRuleState(f.store, r.ID, z.ID, armed, st, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save(armed, now.Add(5*time.Second)) // the later evaluation: the condition does not hold
+	save(holding, now)                  // the older one, last: it saw the condition hold
+	if holds, at := memory(); holds || !at.Equal(now.Add(5*time.Second)) {
+		t.Fatalf("the older evaluation overwrote the later one's memory (holding %v, evaluated at %v)", holds, at)
+	}
+	save(holding, now.Add(6*time.Second)) // a still later one
+	if holds, _ := memory(); !holds {
+		t.Fatal("a later evaluation's memory was not written")
+	}
+	// A stamp an hour ahead is a clock that disagrees: not trusted.
+	if _, err := f.db.Exec(f.ctx, `UPDATE rule_states SET evaluated_at = $3 WHERE rule_id = $1 AND zone_id = $2`,
+		r.ID, z.ID, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	save(armed, now.Add(7*time.Second))
+	if holds, at := memory(); holds || !at.Equal(now.Add(7*time.Second)) {
+		t.Fatalf("a memory stamped an hour ahead was kept (holding %v, evaluated at %v)", holds, at)
 	}
 }

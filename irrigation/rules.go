@@ -478,7 +478,7 @@ func (s *Store) toEvaluate(ctx context.Context, sel zoneSelection) ([]ruleOnZone
 // lockRuleState locks a rule's memory of a zone (creating it) and reads it with whether the rule
 // is still enabled, in one statement; it is the rule's lock for acting on that zone (lock
 // order: rule, then farm and valve). A deleted rule is ErrNotFound.
-func (t *txn) lockRuleState(ctx context.Context, ruleID, zoneID int64) (enabled bool, st rule.State, err error) {
+func (t *txn) lockRuleState(ctx context.Context, ruleID, zoneID int64) (enabled bool, st lockedState, err error) {
 	b := &pgx.Batch{}
 	queueRuleStateLock(b, ruleID, zoneID)
 	br := t.tx.SendBatch(ctx, b)
@@ -489,17 +489,24 @@ func (t *txn) lockRuleState(ctx context.Context, ruleID, zoneID int64) (enabled 
 	return enabled, st, err
 }
 
+// lockedState is a rule's memory of a zone as locked to act, with when the evaluation that
+// wrote it began (nil: none has).
+type lockedState struct {
+	rule.State
+	evaluatedAt *time.Time
+}
+
 // queueRuleStateLock queues lockRuleState's statement on b; readRuleStateLock reads its result.
 func queueRuleStateLock(b *pgx.Batch, ruleID, zoneID int64) {
 	b.Queue(`WITH r AS (SELECT enabled FROM rules WHERE id = $1),
 		st AS (INSERT INTO rule_states (rule_id, zone_id) SELECT $1, $2 FROM r
 			ON CONFLICT (rule_id, zone_id) DO UPDATE SET rule_id = EXCLUDED.rule_id
-			RETURNING holding_since, armed, active, last_fired_at)
-		SELECT r.enabled, st.holding_since, st.armed, st.active, st.last_fired_at FROM r, st`, ruleID, zoneID)
+			RETURNING holding_since, armed, active, last_fired_at, evaluated_at)
+		SELECT r.enabled, st.holding_since, st.armed, st.active, st.last_fired_at, st.evaluated_at FROM r, st`, ruleID, zoneID)
 }
 
-func readRuleStateLock(br pgx.BatchResults) (enabled bool, st rule.State, err error) {
-	err = br.QueryRow().Scan(&enabled, &st.HoldingSince, &st.Armed, &st.Active, &st.LastFired)
+func readRuleStateLock(br pgx.BatchResults) (enabled bool, st lockedState, err error) {
+	err = br.QueryRow().Scan(&enabled, &st.HoldingSince, &st.Armed, &st.Active, &st.LastFired, &st.evaluatedAt)
 	return enabled, st, interpretError(err, "lock rule state")
 }
 
