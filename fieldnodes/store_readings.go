@@ -36,7 +36,7 @@ type Metric struct {
 	Known bool // false: a name a device sent that is not in the contract (kept, shown as unknown)
 }
 
-// Aggregates ZoneAggregate understands.
+// Aggregates ZoneAggregates understands.
 const (
 	AggMean = "mean"
 	AggMin  = "min"
@@ -230,23 +230,16 @@ type Aggregate struct {
 	N     int
 }
 
-// ZoneAggregate aggregates metric over the readings of zone zoneID's nodes with time ≥ since:
-// agg is AggMean, AggMin or AggMax over all of them, or AggLast, the newest single reading of
-// any of the zone's nodes. n is the number of readings used (for AggLast: of nodes with a
-// reading since since); n == 0 means no data (value 0).
-func (s *Store) ZoneAggregate(ctx context.Context, zoneID int64, metric, agg string, since time.Time) (float64, int, error) {
-	m, err := s.aggregates(ctx, "zone", []int64{zoneID}, metric, agg, since)
-	return m[zoneID].Value, m[zoneID].N, err
-}
-
-// ZoneAggregates is ZoneAggregate for several zones in one query, by zone; a zone without data
-// is absent.
+// ZoneAggregates aggregates metric over the readings of each zone's nodes with time ≥ since, in
+// one query for all the zones: agg is AggMean, AggMin or AggMax over all of them, or AggLast,
+// the newest single reading of any of the zone's nodes. N is the number of readings used (for
+// AggLast: of nodes with a reading since since); a zone without data is absent.
 func (s *Store) ZoneAggregates(ctx context.Context, zoneIDs []int64, metric, agg string, since time.Time) (map[int64]Aggregate, error) {
 	return s.aggregates(ctx, "zone", zoneIDs, metric, agg, since)
 }
 
 // FarmLast is the newest reading of metric of any node of farm farmID with time ≥ since, and
-// how many of its nodes have one; nodes == 0 means none (value 0). Like ZoneAggregate it reads
+// how many of its nodes have one; nodes == 0 means none (value 0). Like ZoneAggregates it reads
 // the readings, which rules are told of at their commit, not the nodes' latest values written
 // behind it.
 func (s *Store) FarmLast(ctx context.Context, farmID int64, metric string, since time.Time) (value float64, nodes int, err error) {

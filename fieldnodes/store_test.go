@@ -310,18 +310,22 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 	})
 	must(t, err)
 	since := now.Add(-time.Hour)
+	zoneAggregate := func(zone int64, metric, agg string, since time.Time) (float64, int, error) {
+		m, err := s.ZoneAggregates(ctx, []int64{zone}, metric, agg, since)
+		return m[zone].Value, m[zone].N, err
+	}
 	for agg, want := range map[string][2]float64{
 		"mean": {0.2, 3}, "min": {0.1, 3}, "max": {0.3, 3}, "last": {0.3, 2}, // last: n is nodes
 	} {
-		v, n, err := s.ZoneAggregate(ctx, f.zoneA, "soil_vwc", agg, since)
+		v, n, err := zoneAggregate(f.zoneA, "soil_vwc", agg, since)
 		if err != nil || math.Abs(v-want[0]) > 1e-9 || n != int(want[1]) {
 			t.Errorf("%s = %v (n=%d), %v; want %v (n=%v)", agg, v, n, err, want[0], want[1])
 		}
 	}
-	if v, n, err := s.ZoneAggregate(ctx, f.zoneB, "soil_vwc", "mean", since); err != nil || n != 0 || v != 0 {
+	if v, n, err := zoneAggregate(f.zoneB, "soil_vwc", "mean", since); err != nil || n != 0 || v != 0 {
 		t.Errorf("empty zone: %v %d %v", v, n, err)
 	}
-	// Several zones in one query: each its own, as ZoneAggregate gives it; one without data absent.
+	// Several zones in one query: each its own, as one zone alone gives it; one without data absent.
 	d := f.node(t, "d", f.zoneB)
 	_, err = s.InsertReadings(ctx, []fieldnodes.Reading{
 		{NodeID: d, Metric: "soil_vwc", TS: now.Add(-40 * time.Minute), Value: 0.40},
@@ -348,7 +352,7 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 		}
 	}
 	must(t, f.db.QueryRow(ctx, `DELETE FROM nodes WHERE id = $1 RETURNING id`, d).Scan(&d))
-	if _, n, err := s.ZoneAggregate(ctx, f.zoneA, "soil_vwc", "last", now.Add(-time.Minute)); err != nil || n != 0 {
+	if _, n, err := zoneAggregate(f.zoneA, "soil_vwc", "last", now.Add(-time.Minute)); err != nil || n != 0 {
 		t.Errorf("last with nothing recent: n=%d %v", n, err)
 	}
 	// A farm's newest reading is any node's, zoned or not, read from the readings.
@@ -360,11 +364,11 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 			t.Errorf("farm last since %v = %v (%d nodes), %v; want %v (%v nodes)", now.Sub(c.since), v, n, err, c.want, c.nodes)
 		}
 	}
-	if _, n, err := s.ZoneAggregate(ctx, f.zoneA, "never_seen", "mean", since); err != nil || n != 0 {
+	if _, n, err := zoneAggregate(f.zoneA, "never_seen", "mean", since); err != nil || n != 0 {
 		t.Errorf("unknown metric: n=%d %v", n, err)
 	}
 	var ve *fieldnodes.ValidationError
-	if _, _, err := s.ZoneAggregate(ctx, f.zoneA, "soil_vwc", "median", since); !errors.As(err, &ve) {
+	if _, _, err := zoneAggregate(f.zoneA, "soil_vwc", "median", since); !errors.As(err, &ve) {
 		t.Errorf("bad aggregate: %v", err)
 	}
 

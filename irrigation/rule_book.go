@@ -2,6 +2,8 @@ package irrigation
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -36,6 +38,59 @@ func (b *ruleBook) zonesOf(nodeIDs []int64) (zones []int64, unknown bool) {
 	}
 	slices.Sort(zones)
 	return slices.Compact(zones), unknown
+}
+
+// errUnreadBook: the rule book could not be read (a rule or zone the book cannot hold, say);
+// passes then read their own zones, so that one bad row does not stop every farm's.
+type errUnreadBook struct{ err error }
+
+func (e errUnreadBook) Error() string { return "rule book: " + e.err.Error() }
+
+// errStaleBook: the rules or zones changed since the rule book was read.
+var errStaleBook = errors.New("the rule book is out of date")
+
+// ruleBook returns the book, reading it if there is none; passes that need it at once wait for
+// one read. A read that failed is not tried again before the next refresh.
+func (e *Engine) ruleBook(ctx context.Context) (*ruleBook, error) {
+	if b := e.book.Load(); b != nil {
+		return b, nil
+	}
+	e.bookMu.Lock()
+	defer e.bookMu.Unlock()
+	if b := e.book.Load(); b != nil {
+		return b, nil
+	}
+	if e.bookErr != nil {
+		return nil, e.bookErr
+	}
+	return e.readBookLocked(ctx)
+}
+
+// refreshBook reads the book afresh (every Interval, beside the passes, which keep the one they
+// have meanwhile), in case a change escaped the version: one made with triggers off, by a
+// restore, say. It also retries a read that failed.
+func (e *Engine) refreshBook(ctx context.Context) {
+	e.bookMu.Lock()
+	defer e.bookMu.Unlock()
+	e.bookErr = nil
+	_, _ = e.readBookLocked(ctx)
+}
+
+// readBookLocked reads the book, with bookMu held, and keeps it, or the error.
+func (e *Engine) readBookLocked(ctx context.Context) (*ruleBook, error) {
+	b, err := e.store.readRuleBook(ctx)
+	if err != nil {
+		if ctx.Err() == nil { // else not the book's fault
+			e.bookErr = errUnreadBook{err}
+			e.log.Warn("rule book not read; passes read their own zones' rules until the next try", "err", err)
+		}
+		return nil, errUnreadBook{err}
+	}
+	e.book.Store(b)
+	e.mu.Lock()
+	maps.DeleteFunc(e.lastPass, func(z int64, _ time.Time) bool { return b.zones[z] == nil }) // zones without rules now
+	e.mu.Unlock()
+	return b, nil
 }
 
 // readRuleBook reads the book in one round trip: its version first, so that a change committed
