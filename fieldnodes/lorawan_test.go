@@ -181,10 +181,13 @@ func TestLoRaWANFixturesThroughBroker(t *testing.T) {
 			}
 
 			// The link figures and status, once the node upkeep is written.
+			// The two nodes' upkeep may come in separate writes.
 			eventually(t, 3*time.Second, "the node upkeep", func() bool {
 				n, err := r.store.Node(ctx, cs)
 				must(t, err)
-				return n.LinkMarginDB != nil && n.BatteryPct != nil
+				m, err := r.store.Node(ctx, tt)
+				must(t, err)
+				return n.LinkMarginDB != nil && n.BatteryPct != nil && m.SpreadingFactor != nil
 			})
 			n, err := r.store.Node(ctx, cs)
 			must(t, err)

@@ -267,7 +267,7 @@ func (w *upkeepWriter) add(set *upkeepSet) {
 }
 
 // run writes pending sets until ctx ends (nothing more will be added by then), then writes what
-// is left, trying until drain ends. After each write it rests, so that more batches coalesce
+// is left. Every write, including one under way when ctx ends, tries until drain ends. After each write it rests, so that more batches coalesce
 // into the next: upkeepRestPerRow for each row it wrote (latest values and nodes), or d²/5 ms
 // after a write that took d when the database is slow; at most maxUpkeepRest, and only while
 // the pending set has room. Under light load writes are a few rows each and follow one another
@@ -293,7 +293,7 @@ func (w *upkeepWriter) run(ctx, drain context.Context) {
 		}
 		start := time.Now()
 		set := w.take()
-		w.flush(ctx, set)
+		w.flush(drain, set) // a write under way when ctx ends is finished, not cancelled
 		select {
 		case <-time.After(w.rest(set.size(), time.Since(start))):
 		case <-w.full:

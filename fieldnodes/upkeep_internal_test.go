@@ -97,6 +97,65 @@ func TestUpkeepWriterCutsItsRestWhenThePendingSetIsFull(t *testing.T) {
 	}
 }
 
+// A write under way when the ingest stops is finished (within the drain), not cancelled and
+// left for the next start's repair.
+func TestUpkeepWriteUnderWayAtTheStopIsFinished(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	store, err := NewStore(StoreConfig{Pool: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var node int64
+	if err := db.QueryRow(ctx, `WITH o AS (INSERT INTO organisations (name) VALUES ('o') RETURNING id),
+		f AS (INSERT INTO farms (org_id, name) SELECT id, 'f' FROM o RETURNING id)
+		INSERT INTO nodes (uid, farm_id) SELECT 'n', id FROM f RETURNING id`).Scan(&node); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx)
+	if _, err := lock.Exec(ctx, `SELECT 1 FROM nodes WHERE id = $1 FOR UPDATE`, node); err != nil {
+		t.Fatal(err)
+	}
+
+	w := newUpkeepWriter(store, slog.New(slog.DiscardHandler), 10, 10*time.Millisecond, 100*time.Millisecond, nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(runCtx, ctx) }()
+	defer func() { stop(); <-done }()
+	seen := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	set := newUpkeepSet()
+	set.node(node).seenAt(seen)
+	w.add(set)
+	waitFor(t, "the write to wait for the row lock", func() bool {
+		var waiting bool
+		if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted)`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		return waiting
+	})
+	stop()
+	select {
+	case <-done:
+		t.Error("the writer stopped with its write under way")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	var last *time.Time
+	if err := db.QueryRow(ctx, `SELECT last_seen_at FROM nodes WHERE id = $1`, node).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if last == nil || !last.Equal(seen) {
+		t.Errorf("last seen %v after the stop, want %v", last, seen)
+	}
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
