@@ -1,6 +1,7 @@
 package irrigation_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -535,5 +536,58 @@ func TestFarmLastIsTheNewestReadingOfAnyNode(t *testing.T) {
 	f.evaluate(e, 1)
 	if al, ok := f.alert(irrigation.AlertRule, subject); !ok || !strings.Contains(al.Message, `last("air_temp_c", "1h", "farm") = 33`) {
 		t.Fatalf("alert = %+v, %v; want one on a's newest 33", al, ok)
+	}
+}
+
+// failingPassReads reads zone aggregates from the database but fails the first read that
+// covers more than one zone (a pass-wide read), as a dropped connection would.
+type failingPassReads struct {
+	*fieldnodes.Store
+	mu     sync.Mutex
+	failed bool
+	single int // reads of one zone
+}
+
+func (r *failingPassReads) ZoneAggregates(ctx context.Context, zones []int64, metric, agg string, since time.Time) (map[int64]fieldnodes.Aggregate, error) {
+	r.mu.Lock()
+	if len(zones) > 1 && !r.failed {
+		r.failed = true
+		r.mu.Unlock()
+		return nil, errors.New("connection reset by peer")
+	}
+	if len(zones) == 1 {
+		r.single++
+	}
+	r.mu.Unlock()
+	return r.Store.ZoneAggregates(ctx, zones, metric, agg, since)
+}
+
+// A pass's zone aggregates are read for all its zones at once; when that read fails, each zone
+// reads its own, and the pass decides as it would have.
+func TestAFailedPassWideReadIsRetriedPerZone(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "Asia/Baku")
+	var nodes []int64
+	for range 3 {
+		z, _, _ := f.zoneWithValve()
+		f.rule(z.ID)
+		node := f.node(z.ID)
+		f.readings(node, "soil_vwc", 0.12)
+		nodes = append(nodes, node)
+	}
+	reads := &failingPassReads{Store: f.nodeStore()}
+	e, err := irrigation.NewEngine(f.store, reads, irrigation.EngineConfig{Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.EvaluateNodes(f.ctx, nodes)
+	if err != nil || n != 3 {
+		t.Fatalf("%d zones acted, %v; want 3", n, err)
+	}
+	if !reads.failed || reads.single != 3 {
+		t.Errorf("pass-wide read failed: %v; zones read alone: %d, want 3", reads.failed, reads.single)
+	}
+	if runs := f.runsOf(irrigation.OriginRule); len(runs) != 3 {
+		t.Errorf("%d runs, want 3", len(runs))
 	}
 }
