@@ -37,7 +37,7 @@ func TestClaimPendingBringsReadingsIn(t *testing.T) {
 		t0.Format(time.RFC3339))
 	send(t, r.ns, "application/app/device/70b3d57ed0051a2b/event/up", lora)
 	send(t, r.ns, "application/app/device/70b3d57ed0051a2b/event/status", fmt.Sprintf(`{"time":%q,"deviceInfo":{"devEui":"70B3D57ED0051A2B"},"margin":6,"batteryLevel":54}`, t0.Add(time.Second).Format(time.RFC3339)))
-	eventually(t, 3*time.Second, "two pending devices", func() bool {
+	eventually(t, 10*time.Second, "two pending devices", func() bool {
 		pend, err := r.store.PendingDevices(ctx)
 		must(t, err)
 		return len(pend) == 2 && len(pend[0].Messages)+len(pend[1].Messages) == 5
@@ -86,7 +86,7 @@ func TestClaimPendingBringsReadingsIn(t *testing.T) {
 
 	// From now on its uplinks go straight to its node.
 	send(t, r.ns, "application/app/device/70b3d57ed0051a2b/event/up", strings.Replace(lora, `"fCnt":5`, `"fCnt":6`, 1))
-	eventually(t, 3*time.Second, "the next uplink stored", func() bool {
+	eventually(t, 10*time.Second, "the next uplink stored", func() bool {
 		return r.count(t, "aghali_ingest_messages_total", "outcome", "stored") >= 1
 	})
 }

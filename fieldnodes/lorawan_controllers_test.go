@@ -90,7 +90,7 @@ func TestLoRaWANControllerEventsThroughBroker(t *testing.T) {
 			send(t, r.ns, ctlTopic+"up", up("70b3d57ed0061c2d", 10, []byte{0x1f})) // unreadable
 			send(t, r.ns, "application/"+app+"/device/a84041000181c34d/event/up", up("a84041000181c34d", 1, []byte{1, 0x67, 0, 0xde}))
 
-			eventually(t, 3*time.Second, "every message handled", func() bool {
+			eventually(t, 10*time.Second, "every message handled", func() bool {
 				return r.count(t, "aghali_ingest_messages_total", "", "") == 6
 			})
 			if c := r.count(t, "aghali_ingest_messages_total", "outcome", "controller_lorawan"); c != 3 {
@@ -138,7 +138,7 @@ func TestLoRaWANControllerEventsThroughBroker(t *testing.T) {
 			// read again, then the controller's, and its pending device is gone.
 			newTopic := "application/" + app + "/device/70b3d57ed0069999/event/up"
 			send(t, r.ns, newTopic, up("70b3d57ed0069999", 10, ackBytes))
-			eventually(t, 3*time.Second, "a pending device", func() bool {
+			eventually(t, 10*time.Second, "a pending device", func() bool {
 				pend, err := r.store.PendingDevices(ctx)
 				must(t, err)
 				return len(pend) == 1 && pend[0].UID == "70b3d57ed0069999"
@@ -146,12 +146,12 @@ func TestLoRaWANControllerEventsThroughBroker(t *testing.T) {
 			h.add("70b3d57ed0069999")
 			lists := func() int { h.mu.Lock(); defer h.mu.Unlock(); return h.lists }
 			n := lists()
-			eventually(t, 3*time.Second, "the DevEUIs read again", func() bool { return lists() >= n+2 })
+			eventually(t, 10*time.Second, "the DevEUIs read again", func() bool { return lists() >= n+2 })
 			if pend, err := r.store.PendingDevices(ctx); err != nil || len(pend) != 0 {
 				t.Errorf("a controller's pending device left: %+v %v", pend, err)
 			}
 			send(t, r.ns, newTopic, up("70b3d57ed0069999", 10, ackBytes))
-			eventually(t, 3*time.Second, "the new controller's uplink", func() bool { return len(h.got()) == 6 })
+			eventually(t, 10*time.Second, "the new controller's uplink", func() bool { return len(h.got()) == 6 })
 			if e := h.got()[5]; e.Event.DevEUI != "70b3d57ed0069999" {
 				t.Errorf("event %+v", e)
 			}

@@ -151,7 +151,7 @@ func TestLoRaWANFixturesThroughBroker(t *testing.T) {
 			send(t, r.ns, topicChirpStack+"up", fixture(t, fixtureChirpStackUp))
 			send(t, r.ns, topicChirpStack+"status", fixture(t, fixtureChirpStackStatus))
 			send(t, r.ns, topicTTS+"up", fixture(t, fixtureTTSUp))
-			eventually(t, 3*time.Second, "three messages stored", func() bool {
+			eventually(t, 10*time.Second, "three messages stored", func() bool {
 				return r.count(t, "aghali_ingest_messages_total", "outcome", "stored") == 3
 			})
 
@@ -181,13 +181,15 @@ func TestLoRaWANFixturesThroughBroker(t *testing.T) {
 			}
 
 			// The link figures and status, once the node upkeep is written.
-			// The two nodes' upkeep may come in separate writes.
-			eventually(t, 3*time.Second, "the node upkeep", func() bool {
+			// The messages' upkeep may come in separate writes, in any order.
+			eventually(t, 10*time.Second, "the node upkeep", func() bool {
 				n, err := r.store.Node(ctx, cs)
 				must(t, err)
 				m, err := r.store.Node(ctx, tt)
 				must(t, err)
-				return n.LinkMarginDB != nil && n.BatteryPct != nil && m.SpreadingFactor != nil
+				return n.LinkMarginDB != nil && n.BatteryPct != nil && n.RSSIDBm != nil && n.SNRDB != nil && n.Gateways != nil &&
+					n.SpreadingFactor != nil && n.FCnt != nil && n.FrequencyHz != nil && n.LastSeenAt != nil && n.LastSeenAt.Equal(statusTime) &&
+					m.SpreadingFactor != nil && m.FCnt != nil && m.RSSIDBm != nil
 			})
 			n, err := r.store.Node(ctx, cs)
 			must(t, err)
@@ -228,7 +230,7 @@ func TestLoRaWANStreamCorrectness(t *testing.T) {
 	send(t, r.ns, topic+"log", `{"deviceInfo":{"devEui":"a84041000181c34d"},"level":"ERROR","code":"UPLINK_CODEC"}`)
 	send(t, r.ns, topic+"up", up(42, "AWcA4A==", t0.Add(time.Minute), -100))                 // a redelivery of 42
 	send(t, r.ns, topic+"up", up(2, "AWcA6g==", t0.Add(3*time.Minute+30*time.Second), -100)) // 23.4: not a reset
-	eventually(t, 3*time.Second, "every message handled", func() bool {
+	eventually(t, 10*time.Second, "every message handled", func() bool {
 		return r.count(t, "aghali_ingest_messages_total", "", "") >= 8
 	})
 	got := readingsOf(t, r.farm, id)
@@ -249,7 +251,7 @@ func TestLoRaWANStreamCorrectness(t *testing.T) {
 	if rej, err := r.store.Rejected(ctx, 10); err != nil || len(rej) != 0 {
 		t.Errorf("rejections: %+v %v", rej, err)
 	}
-	eventually(t, 3*time.Second, "the reset counted", func() bool {
+	eventually(t, 10*time.Second, "the reset counted", func() bool {
 		n, err := r.store.Node(ctx, id)
 		must(t, err)
 		return n.FCntResets == 1 && n.FCnt != nil && *n.FCnt == 2
@@ -258,8 +260,8 @@ func TestLoRaWANStreamCorrectness(t *testing.T) {
 	// A join: counters restart, and frame 0 again (another payload) is new.
 	send(t, r.ns, topic+"join", fmt.Sprintf(`{"time":%q,"deviceInfo":{"devEui":"a84041000181c34d"},"devAddr":"00a1b2c4"}`, t0.Add(4*time.Minute).Format(time.RFC3339)))
 	send(t, r.ns, topic+"up", up(0, "AWcA6A==", t0.Add(5*time.Minute), -100))
-	eventually(t, 3*time.Second, "the uplink after the join", func() bool { return readingsOf(t, r.farm, id)["temperature_1"].n == 6 })
-	eventually(t, 3*time.Second, "the join noted", func() bool {
+	eventually(t, 10*time.Second, "the uplink after the join", func() bool { return readingsOf(t, r.farm, id)["temperature_1"].n == 6 })
+	eventually(t, 10*time.Second, "the join noted", func() bool {
 		n, err := r.store.Node(ctx, id)
 		must(t, err)
 		return n.LastJoinAt != nil && n.LastJoinAt.Equal(t0.Add(4*time.Minute)) && n.FCntResets == 1
@@ -268,7 +270,7 @@ func TestLoRaWANStreamCorrectness(t *testing.T) {
 	// Downlink outcomes.
 	send(t, r.ns, topic+"txack", fmt.Sprintf(`{"time":%q,"deviceInfo":{"devEui":"a84041000181c34d"},"fCntDown":7}`, t0.Add(6*time.Minute).Format(time.RFC3339)))
 	send(t, r.ns, topic+"ack", fmt.Sprintf(`{"time":%q,"deviceInfo":{"devEui":"a84041000181c34d"},"acknowledged":true,"fCntDown":7}`, t0.Add(7*time.Minute).Format(time.RFC3339)))
-	eventually(t, 3*time.Second, "the downlink acknowledged", func() bool {
+	eventually(t, 10*time.Second, "the downlink acknowledged", func() bool {
 		n, err := r.store.Node(ctx, id)
 		must(t, err)
 		return n.LastDownlinkStatus == "acked" && n.LastDownlinkAt.Equal(t0.Add(7*time.Minute))
@@ -280,7 +282,7 @@ func TestLoRaWANStreamCorrectness(t *testing.T) {
 	send(t, r.ns, "application/app/device/1122334455667788/event/up", `{"deviceInfo":{"devEui":"0101010101010101"},"data":"AQ=="}`)
 	far := time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339)
 	send(t, r.ns, topic+"up", fmt.Sprintf(`{"time":%q,"deviceInfo":{"devEui":"a84041000181c34d"},"fCnt":9,"data":"AWcA3g=="}`, far))
-	eventually(t, 3*time.Second, "pending and rejections", func() bool {
+	eventually(t, 10*time.Second, "pending and rejections", func() bool {
 		rej, err := r.store.Rejected(ctx, 10)
 		must(t, err)
 		return len(rej) == 3
@@ -316,9 +318,9 @@ func TestLateAndOutOfOrderReadings(t *testing.T) {
 	for _, at := range []time.Duration{-10 * time.Minute, -40 * time.Minute, -90 * 24 * time.Hour, -20 * time.Minute} {
 		send(t, dev, "aghali/nodes/soil-01/up", fmt.Sprintf(`{"ts":%q,"readings":{"soil_vwc":%g}}`, now.Add(at).Format(time.RFC3339), -at.Hours()))
 	}
-	eventually(t, 3*time.Second, "four readings", func() bool { return r.readings(t) == 4 })
+	eventually(t, 10*time.Second, "four readings", func() bool { return r.readings(t) == 4 })
 	var n fieldnodes.Node
-	eventually(t, 3*time.Second, "the latest value", func() bool {
+	eventually(t, 10*time.Second, "the latest value", func() bool {
 		var err error
 		n, err = r.store.Node(ctx, id)
 		must(t, err)
@@ -343,7 +345,7 @@ func TestProfileFlagsOutOfRange(t *testing.T) {
 	dev := r.device(t, "soil-01", fieldnodes.KindNode)
 	send(t, dev, "aghali/nodes/soil-01/up", `{"ts":"2026-07-06T05:00:00Z","readings":{"vwc_pct":23.5,"temp_f":212}}`)
 	send(t, dev, "aghali/nodes/soil-01/up", `{"ts":"2026-07-06T05:15:00Z","readings":{"vwc_pct":140,"temp_f":68}}`)
-	eventually(t, 3*time.Second, "four readings", func() bool { return r.readings(t) == 4 })
+	eventually(t, 10*time.Second, "four readings", func() bool { return r.readings(t) == 4 })
 	rows, err := r.db.Query(ctx, `SELECT m.name, r.value, r.flags FROM readings r JOIN metrics m ON m.id = r.metric_id
 		WHERE r.node_id = $1 ORDER BY r.ts, m.name`, n.ID)
 	must(t, err)

@@ -57,7 +57,7 @@ func TestIngestThroughMosquitto(t *testing.T) {
 	ts := time.Now().UTC().Truncate(time.Second)
 	send(t, dev, "aghali/nodes/soil-01/up", `{"ts":"`+ts.Format(time.RFC3339)+`","readings":{"soil_vwc":0.31}}`)
 	send(t, dev, "aghali/nodes/soil-02/up", `{"ts":"`+ts.Format(time.RFC3339)+`","readings":{"soil_vwc":0.99}}`) // ACL: dropped
-	eventually(t, time.Second, "the reading through Mosquitto", func() bool {
+	eventually(t, 10*time.Second, "the reading through Mosquitto", func() bool {
 		s, err := f.store.Readings(ctx, id, "soil_vwc", ts.Add(-time.Minute), ts.Add(time.Minute), 10)
 		must(t, err)
 		return len(s.Points) == 1 && s.Points[0].Mean == 0.31
@@ -73,7 +73,7 @@ func TestIngestThroughMosquitto(t *testing.T) {
 		t.Fatal("the command did not reach the controller")
 	}
 	send(t, valves, "aghali/controllers/valves-1/state", `{"valves":{"2":"closed"}}`)
-	eventually(t, 2*time.Second, "the state through Mosquitto", func() bool {
+	eventually(t, 10*time.Second, "the state through Mosquitto", func() bool {
 		_, states, _ := ctrl.snapshot()
 		return len(states) == 1 && states[0].Valves[2] == "closed"
 	})

@@ -124,11 +124,11 @@ func TestHandoffAcknowledgesAfterTheHandoffDoes(t *testing.T) {
 	}
 	must(t, p.Publish(ctx, "application/a1/device/0101010101010101/event/status", []byte(`{}`))) // not wanted: routed
 	e.inbox.wait(t, 1)
-	deadline := time.Now().Add(2 * time.Second)
-	for h.count() < 3 && time.Now().Before(deadline) {
+	deadline := time.Now().Add(10 * time.Second)
+	for _, acked, _ := p.Stats(); (h.count() < 3 || acked < 1) && time.Now().Before(deadline); _, acked, _ = p.Stats() {
 		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // room for a wrong acknowledgement to show up
 	if _, acked, _ := p.Stats(); acked != 1 || h.count() != 3 {
 		t.Fatalf("%d acknowledged while the handoff holds %d (want 1: the routed one)", acked, h.count())
 	}
@@ -140,7 +140,7 @@ func TestHandoffAcknowledgesAfterTheHandoffDoes(t *testing.T) {
 	if _, acked, _ := p.Stats(); acked != 4 {
 		t.Errorf("%d acknowledged after the release", acked)
 	}
-	for deadline := time.Now().Add(time.Second); total(t, e, "aghali_mqtt_broker_commit_acks_total") < 3 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); total(t, e, "aghali_mqtt_broker_commit_acks_total") < 3 && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond) // counted just after the write
 	}
 	if n := total(t, e, "aghali_mqtt_broker_commit_acks_total"); n != 3 {
@@ -176,7 +176,7 @@ func TestPublishesWaitForTheAwaitedHandoff(t *testing.T) {
 	}
 	h := &holdHandoff{}
 	b.SetHandoff(h)
-	for deadline := time.Now().Add(2 * time.Second); h.count() < 1 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); h.count() < 1 && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if h.count() != 1 {

@@ -203,7 +203,7 @@ func TestSessionQueuesWhileAway(t *testing.T) {
 	// mochi acknowledges a publish before fanning it out, and a message fanned out to a session
 	// at the very moment that session is taken over by a reconnection is lost (docs/mqtt.md,
 	// embedded broker limits). Let the fan-out of the last one finish.
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	back := newLink(t, b, "away")
 	must(t, back.Subscribe("q/#", in.handle))
 	start(t, back)
