@@ -38,10 +38,11 @@ type Metric struct {
 
 // Aggregates ZoneAggregates understands.
 const (
-	AggMean = "mean"
-	AggMin  = "min"
-	AggMax  = "max"
-	AggLast = "last"
+	AggMean  = "mean"
+	AggMin   = "min"
+	AggMax   = "max"
+	AggLast  = "last"
+	AggTrend = "trend" // least-squares slope, units per hour
 )
 
 // DefaultMaxPoints is the number of buckets Readings uses when asked for 0.
@@ -224,27 +225,27 @@ func (s *Store) Latest(ctx context.Context, farmID int64) (map[int64]map[string]
 }
 
 // Aggregate is an aggregate of a metric's readings: Value over N of them (for AggLast, N is
-// the number of nodes with a reading). N == 0 means no data (Value 0).
+// the number of nodes with a reading). N == 0 means no data (Value 0). An AggTrend of readings
+// all taken at one time has no slope: its Value is NaN.
 type Aggregate struct {
 	Value float64
 	N     int
 }
 
 // ZoneAggregates aggregates metric over the readings of each zone's nodes with time ≥ since, in
-// one query for all the zones: agg is AggMean, AggMin or AggMax over all of them, or AggLast,
-// the newest single reading of any of the zone's nodes. N is the number of readings used (for
-// AggLast: of nodes with a reading since since); a zone without data is absent.
+// one query for all the zones: agg is AggMean, AggMin, AggMax or AggTrend over all of them, or
+// AggLast, the newest single reading of any of the zone's nodes. N is the number of readings
+// used (for AggLast: of nodes with a reading since since); a zone without data is absent.
 func (s *Store) ZoneAggregates(ctx context.Context, zoneIDs []int64, metric, agg string, since time.Time) (map[int64]Aggregate, error) {
 	return s.aggregates(ctx, "zone", zoneIDs, metric, agg, since)
 }
 
-// FarmLast is the newest reading of metric of any node of farm farmID with time ≥ since, and
-// how many of its nodes have one; nodes == 0 means none (value 0). Like ZoneAggregates it reads
-// the readings, which rules are told of at their commit, not the nodes' latest values written
-// behind it.
-func (s *Store) FarmLast(ctx context.Context, farmID int64, metric string, since time.Time) (value float64, nodes int, err error) {
-	m, err := s.aggregates(ctx, "farm", []int64{farmID}, metric, AggLast, since)
-	return m[farmID].Value, m[farmID].N, err
+// FarmAggregate is ZoneAggregates over all the nodes of farm farmID, zoned or not. Like it, it
+// reads the readings, which rules are told of at their commit, not the nodes' latest values
+// written behind it.
+func (s *Store) FarmAggregate(ctx context.Context, farmID int64, metric, agg string, since time.Time) (Aggregate, error) {
+	m, err := s.aggregates(ctx, "farm", []int64{farmID}, metric, agg, since)
+	return m[farmID], err
 }
 
 // aggregates is ZoneAggregates over the nodes of zones or (scope "farm") farms. Each node's
@@ -270,6 +271,13 @@ func (s *Store) aggregates(ctx context.Context, scope string, ids []int64, metri
 				FROM readings r WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3) a
 			WHERE a.n > 0
 			GROUP BY ` + key
+	case AggTrend:
+		// Over every reading of the key's nodes (each node's through the readings' key), x in
+		// hours; regr_slope is NULL when all were taken at one time.
+		q = `SELECT ` + key + `, coalesce(regr_slope(r.value, r.x), 'NaN'), count(*)::int` + of + `
+			CROSS JOIN LATERAL (SELECT r.value, extract(epoch FROM r.ts - $3::timestamptz)::float8 / 3600 AS x
+				FROM readings r WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3) r
+			GROUP BY ` + key
 	case AggLast:
 		// Each node's newest reading, by key; the newest of those. Read from readings, not
 		// node_latest: rules hear of readings at their commit, before the node upkeep behind
@@ -280,7 +288,7 @@ func (s *Store) aggregates(ctx context.Context, scope string, ids []int64, metri
 				ORDER BY r.ts DESC LIMIT 1) l
 			ORDER BY ` + key + `, l.ts DESC, n.id`
 	default:
-		return nil, invalid("aggregate", "%q is not one of mean, min, max, last", agg)
+		return nil, invalid("aggregate", "%q is not one of mean, min, max, last, trend", agg)
 	}
 	out := make(map[int64]Aggregate, len(ids))
 	m, ok, err := s.metric(ctx, metric)

@@ -316,6 +316,7 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 	}
 	for agg, want := range map[string][2]float64{
 		"mean": {0.2, 3}, "min": {0.1, 3}, "max": {0.3, 3}, "last": {0.3, 2}, // last: n is nodes
+		"trend": {18.0 / 65, 3}, // x = 10, 40, 50 min into the hour: slope 4/866.67 per minute
 	} {
 		v, n, err := zoneAggregate(f.zoneA, "soil_vwc", agg, since)
 		if err != nil || math.Abs(v-want[0]) > 1e-9 || n != int(want[1]) {
@@ -335,10 +336,11 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 	var empty int64
 	must(t, f.db.QueryRow(ctx, `INSERT INTO zones (farm_id, name, geom) VALUES ($1, 'C', `+zoneGeom+`) RETURNING id`, f.farmID).Scan(&empty))
 	for agg, want := range map[string]map[int64]fieldnodes.Aggregate{
-		"mean": {f.zoneA: {0.2, 3}, f.zoneB: {0.5, 2}},
-		"min":  {f.zoneA: {0.1, 3}, f.zoneB: {0.4, 2}},
-		"max":  {f.zoneA: {0.3, 3}, f.zoneB: {0.6, 2}},
-		"last": {f.zoneA: {0.3, 2}, f.zoneB: {0.6, 1}},
+		"mean":  {f.zoneA: {0.2, 3}, f.zoneB: {0.5, 2}},
+		"min":   {f.zoneA: {0.1, 3}, f.zoneB: {0.4, 2}},
+		"max":   {f.zoneA: {0.3, 3}, f.zoneB: {0.6, 2}},
+		"last":  {f.zoneA: {0.3, 2}, f.zoneB: {0.6, 1}},
+		"trend": {f.zoneA: {18.0 / 65, 3}, f.zoneB: {1.2, 2}}, // B: +0.2 in 10 min
 	} {
 		got, err := s.ZoneAggregates(ctx, []int64{f.zoneA, f.zoneB, empty}, "soil_vwc", agg, since)
 		if err != nil || len(got) != 2 {
@@ -360,9 +362,20 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 		since       time.Time
 		want, nodes float64
 	}{{since, 0.90, 3}, {now.Add(-7 * time.Minute), 0.90, 1}, {now.Add(-15 * time.Minute), 0.90, 2}, {now.Add(-time.Minute), 0, 0}} {
-		if v, n, err := s.FarmLast(ctx, f.farmID, "soil_vwc", c.since); err != nil || v != c.want || n != int(c.nodes) {
-			t.Errorf("farm last since %v = %v (%d nodes), %v; want %v (%v nodes)", now.Sub(c.since), v, n, err, c.want, c.nodes)
+		if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "last", c.since); err != nil || a.Value != c.want || a.N != int(c.nodes) {
+			t.Errorf("farm last since %v = %+v, %v; want %v (%v nodes)", now.Sub(c.since), a, err, c.want, c.nodes)
 		}
+	}
+	// The farm's mean and trend are over every node's readings, zoned or not.
+	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "mean", now.Add(-15*time.Minute)); err != nil || math.Abs(a.Value-0.6) > 1e-9 || a.N != 2 {
+		t.Errorf("farm mean of the last 15 min = %+v, %v; want 0.6 over 2", a, err)
+	}
+	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "trend", now.Add(-15*time.Minute)); err != nil || math.Abs(a.Value-7.2) > 1e-9 || a.N != 2 {
+		t.Errorf("farm trend of the last 15 min = %+v, %v; want 7.2/h over 2", a, err) // +0.6 in 5 min
+	}
+	// Readings all taken at one time have no trend.
+	if a, err := s.FarmAggregate(ctx, f.farmID, "air_temp_c", "trend", since); err != nil || !math.IsNaN(a.Value) || a.N != 1 {
+		t.Errorf("trend of one reading = %+v, %v; want NaN over 1", a, err)
 	}
 	if _, n, err := zoneAggregate(f.zoneA, "never_seen", "mean", since); err != nil || n != 0 {
 		t.Errorf("unknown metric: n=%d %v", n, err)

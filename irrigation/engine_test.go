@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -536,6 +537,58 @@ func TestFarmLastIsTheNewestReadingOfAnyNode(t *testing.T) {
 	f.evaluate(e, 1)
 	if al, ok := f.alert(irrigation.AlertRule, subject); !ok || !strings.Contains(al.Message, `last("air_temp_c", "1h", "farm") = 33`) {
 		t.Fatalf("alert = %+v, %v; want one on a's newest 33", al, ok)
+	}
+}
+
+// A trend and the farm's aggregates are read from the readings, like a zone's mean: a reading
+// counts at its commit, before the nodes' latest values are written behind it (here: not at
+// all). The trend is the least-squares slope over every reading of the zone's nodes.
+func TestTrendAndFarmAggregatesReadTheReadings(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "Asia/Baku")
+	z, _, _ := f.zoneWithValve()
+	a, b, station := f.node(z.ID), f.node(z.ID), f.node(0)
+	f.rule(z.ID, func(r *irrigation.Rule) {
+		r.Name = "Drying in the heat"
+		r.Condition = `trend("soil_vwc", "1h") < -0.5 && mean("air_temp_c", "1h", "farm") > 30`
+	})
+	f.readings(a, "soil_vwc", 0.30, 0.28, 0.26) // -0.02 a minute on both nodes
+	f.readings(b, "soil_vwc", 0.25, 0.23, 0.21)
+	f.readings(station, "air_temp_c", 31, 33)
+	if _, err := f.db.Exec(f.ctx, `DELETE FROM node_latest`); err != nil {
+		t.Fatal(err)
+	}
+	e := f.engine()
+	if n, err := e.EvaluateNodes(f.ctx, []int64{a}); err != nil || n != 1 {
+		t.Fatalf("acted %d, %v; want 1", n, err)
+	}
+	ds := f.decisions(irrigation.OriginRule)
+	if len(ds) != 1 {
+		t.Fatalf("decisions = %+v", ds)
+	}
+	if got := ds[0].Facts[`trend("soil_vwc", "1h")`]; got == nil || math.Abs(got.(float64)+1.2) > 1e-9 {
+		t.Errorf("trend = %v, want -1.2 an hour; reason %q", got, ds[0].Reason)
+	}
+	if got := ds[0].Facts[`mean("air_temp_c", "1h", "farm")`]; got != 32.0 {
+		t.Errorf("farm mean = %v, want 32; reason %q", got, ds[0].Reason)
+	}
+
+	// No trend from readings all taken at one time; no farm value from a metric no node reports.
+	z2, _, _ := f.zoneWithValve()
+	f.readings(f.node(z2.ID), "soil_vwc", 0.2)
+	res, err := e.DryRun(f.ctx, irrigation.Rule{ZoneID: &z2.ID, Name: "Try", DurationS: 900, Enabled: true,
+		Condition: `trend("soil_vwc", "1h") < 0 || max("wind_speed_ms", "1h", "farm") > 10 || count("rain_mm", "1h", "farm") > 0`})
+	if err != nil || len(res) != 1 {
+		t.Fatalf("dry run: %+v, %v", res, err)
+	}
+	names := map[string]string{}
+	for _, u := range res[0].Facts {
+		names[u.Name] = u.Value.Describe()
+	}
+	if names[`trend("soil_vwc", "1h")`] != "no data (a trend needs readings at two times at least)" ||
+		names[`max("wind_speed_ms", "1h", "farm")`] != "no data (no node of the farm reports wind_speed_ms)" ||
+		names[`count("rain_mm", "1h", "farm")`] != "0" {
+		t.Errorf("facts = %v", names)
 	}
 }
 

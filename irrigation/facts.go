@@ -18,9 +18,8 @@ import (
 // satisfies it.
 type Readings interface {
 	ZoneReadings
-	// FarmLast is the newest reading of metric of any of a farm's nodes since since, and how
-	// many of its nodes have one.
-	FarmLast(ctx context.Context, farmID int64, metric string, since time.Time) (value float64, nodes int, err error)
+	// FarmAggregate is ZoneAggregates over all of a farm's nodes.
+	FarmAggregate(ctx context.Context, farmID int64, metric, agg string, since time.Time) (fieldnodes.Aggregate, error)
 	// Nodes lists a farm's nodes with their latest values.
 	Nodes(ctx context.Context, farmID int64) ([]fieldnodes.Node, error)
 	// Readings returns one node's metric in [from, to) as at most maxPoints equal buckets.

@@ -12,7 +12,7 @@ import (
 )
 
 // liveFacts gathers facts from the database as they are now. One is used per evaluation pass:
-// it keeps the farms' node lists it read for the pass.
+// it keeps the farm aggregates and node lists it read for the pass.
 type liveFacts struct {
 	store    *Store
 	readings Readings
@@ -21,8 +21,21 @@ type liveFacts struct {
 
 	mu      sync.Mutex
 	nodes   map[int64][]fieldnodes.Node
+	farms   map[farmSeries]*farmFetch  // farm aggregates, read once a pass whatever its zones
 	fetches map[rule.Series]*zoneFetch // zone aggregates being read for the whole pass (prefetch)
 	landed  chan struct{}              // cap 1: poked as each fetch is done
+}
+
+type farmSeries struct {
+	farm int64
+	s    rule.Series
+	at   time.Time
+}
+
+type farmFetch struct {
+	once sync.Once
+	a    fieldnodes.Aggregate
+	err  error
 }
 
 // zoneFetch is one reading function's zone aggregates, read for a pass's zones at once.
@@ -36,7 +49,8 @@ type zoneFetch struct {
 
 func newLiveFacts(store *Store, readings Readings, weather *Weather, balance *WaterBalance) *liveFacts {
 	return &liveFacts{store: store, readings: readings, weather: weather, balance: balance,
-		nodes: map[int64][]fieldnodes.Node{}, fetches: map[rule.Series]*zoneFetch{}, landed: make(chan struct{}, 1)}
+		nodes: map[int64][]fieldnodes.Node{}, farms: map[farmSeries]*farmFetch{}, fetches: map[rule.Series]*zoneFetch{},
+		landed: make(chan struct{}, 1)}
 }
 
 // prefetch starts reading, as at at, the zone aggregates that the zones of a pass need (needs
@@ -146,9 +160,10 @@ func (l *liveFacts) fetched(ctx context.Context, z int64, s rule.Series, at time
 }
 
 // zoneAggregated: s is read by ZoneAggregates.
-func zoneAggregated(s rule.Series) bool { return s.Scope == rule.ScopeZone && s.Func != rule.FuncTrend }
+func zoneAggregated(s rule.Series) bool { return s.Scope == rule.ScopeZone }
 
-// aggregateOf is the aggregate ZoneAggregates computes for s (sum and count from the mean).
+// aggregateOf is the aggregate ZoneAggregates and FarmAggregate compute for s (sum and count
+// from the mean).
 func aggregateOf(s rule.Series) string {
 	switch s.Func {
 	case rule.FuncSum, rule.FuncCount:
@@ -157,10 +172,14 @@ func aggregateOf(s rule.Series) string {
 	return s.Func
 }
 
-// zoneValue is s's value from its zone aggregate.
+// zoneValue is s's value from its zone or farm aggregate.
 func zoneValue(s rule.Series, a fieldnodes.Aggregate) rule.Value {
 	v, n := a.Value, a.N
 	switch {
+	case s.Func == rule.FuncTrend && n > 0 && math.IsNaN(v):
+		return rule.Missing("a trend needs readings at two times at least")
+	case s.Func == rule.FuncTrend && n > 0:
+		return rule.Value{V: v, N: n, Note: "per hour"}
 	case s.Func == rule.FuncCount:
 		return rule.Value{V: float64(n), N: n}
 	case s.Func == rule.FuncSum && n == 0:
@@ -325,7 +344,8 @@ func balanceFacts(st BalanceStatus, out map[string]rule.Value) {
 	out[rule.VarNeedsWater] = rule.Value{V: st.NeedsWater}
 }
 
-// series computes a reading function for a zone at a moment.
+// series computes a reading function for a zone at a moment, from the readings themselves
+// (which rules are told of at their commit, before the nodes' latest values are written).
 func (l *liveFacts) series(ctx context.Context, z *zoneContext, at time.Time, s rule.Series) (rule.Value, error) {
 	since := at.Add(-s.Window)
 	if zoneAggregated(s) {
@@ -341,57 +361,52 @@ func (l *liveFacts) series(ctx context.Context, z *zoneContext, at time.Time, s 
 		}
 		return zoneValue(s, got[z.id]), nil
 	}
-	if s.Scope == rule.ScopeFarm && s.Func == rule.FuncLast {
-		// From the readings (as for a zone): the nodes' latest values are written behind the
-		// commit that told the rules. None in the window: the nodes below say why.
-		v, nodes, err := l.readings.FarmLast(ctx, z.farmID, s.Metric, since)
-		if err != nil {
-			return rule.Value{}, err
-		}
-		if nodes > 0 {
-			a := newAggregate()
-			a.n, a.nodes = nodes, nodes
-			a.addLast(at, v)
-			return a.value(s.Func), nil
-		}
-	}
-	nodes, err := l.farmNodes(ctx, z.farmID)
+	a, err := l.farmAggregate(ctx, z.farmID, s, at)
 	if err != nil {
 		return rule.Value{}, err
 	}
-	a := newAggregate()
-	reporting := 0
-	points := 1
-	if s.Func == rule.FuncTrend {
-		points = min(500, max(2, int(s.Window/time.Minute)))
-	}
-	for _, n := range nodes {
-		latest, reports := n.Latest[s.Metric]
-		if !reports || (s.Scope == rule.ScopeZone && (n.ZoneID == nil || *n.ZoneID != z.id)) {
-			continue
-		}
-		reporting++
-		if s.Func == rule.FuncLast {
-			if !latest.TS.Before(since) && !latest.TS.After(at) {
-				a.n++
-				a.nodes++
-				a.addLast(latest.TS, latest.Value)
-			}
-			continue
-		}
-		series, err := l.readings.Readings(ctx, n.ID, s.Metric, since, at.Add(time.Second), points)
+	if a.N == 0 && s.Func != rule.FuncCount {
+		// Nothing in the window: say so when no node of the farm reports the metric at all.
+		nodes, err := l.farmNodes(ctx, z.farmID)
 		if err != nil {
 			return rule.Value{}, err
 		}
-		if len(series.Points) > 0 {
-			a.nodes++
-		}
-		for _, p := range series.Points {
-			a.addBucket(p.TS.Add(series.Bucket/2), p.N, p.Mean, p.Min, p.Max)
+		if !reports(nodes, s.Metric) {
+			return rule.Missing(fmt.Sprintf("no node of the %s reports %s", s.Scope, s.Metric)), nil
 		}
 	}
-	if reporting == 0 && s.Func != rule.FuncCount {
-		return rule.Missing(fmt.Sprintf("no node of the %s reports %s", s.Scope, s.Metric)), nil
+	return zoneValue(s, a), nil
+}
+
+// farmAggregate is s over the farm's nodes as at at, read once for all the zones of a pass.
+func (l *liveFacts) farmAggregate(ctx context.Context, farmID int64, s rule.Series, at time.Time) (fieldnodes.Aggregate, error) {
+	key := farmSeries{farmID, s, at}
+	l.mu.Lock()
+	f := l.farms[key]
+	if f == nil {
+		f = &farmFetch{}
+		l.farms[key] = f
 	}
-	return a.value(s.Func), nil
+	l.mu.Unlock()
+	f.once.Do(func() {
+		f.a, f.err = l.readings.FarmAggregate(ctx, farmID, s.Metric, aggregateOf(s), at.Add(-s.Window))
+	})
+	if f.err != nil {
+		l.mu.Lock()
+		if l.farms[key] == f {
+			delete(l.farms, key) // the next zone tries again
+		}
+		l.mu.Unlock()
+	}
+	return f.a, f.err
+}
+
+// reports: one of nodes has ever reported metric.
+func reports(nodes []fieldnodes.Node, metric string) bool {
+	for _, n := range nodes {
+		if _, ok := n.Latest[metric]; ok {
+			return true
+		}
+	}
+	return false
 }
