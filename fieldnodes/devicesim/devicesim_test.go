@@ -65,6 +65,8 @@ func (s *server) waitFor(topic string, ok func(json.RawMessage) bool) json.RawMe
 		s.mu.Unlock()
 		time.Sleep(20 * time.Millisecond)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.t.Fatalf("nothing on %s matched within 10 s; got %s", topic, s.msgs[topic])
 	return nil
 }
@@ -112,6 +114,11 @@ func setup(t *testing.T) (*devicesim.Sim, *server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(link.Stop)
+	readyCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := link.WaitReady(readyCtx); err != nil { // subscribed before anything is sent to it
+		t.Fatal(err)
+	}
 	sim, err := devicesim.New(devicesim.Config{BrokerURL: b.URL(), Fleet: f, ReportEvery: 100 * time.Millisecond, StateEvery: time.Hour, Speed: 3600})
 	if err != nil {
 		t.Fatal(err)

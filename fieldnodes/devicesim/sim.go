@@ -104,7 +104,9 @@ func New(cfg Config) (*Sim, error) {
 }
 
 // Start connects every device and starts reporting. It fails if a device is refused by the
-// broker (wrong credentials); an unreachable broker is retried in the background.
+// broker (wrong credentials); an unreachable broker is retried in the background. It returns
+// once the controllers have subscribed to their commands (at most controllerReadyWait): a
+// command sent to a controller whose session is new and not yet subscribed is not kept for it.
 func (s *Sim) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -127,6 +129,7 @@ func (s *Sim) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	s.controllersReady(ctx)
 	for _, c := range s.ctrls {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); c.run(ctx) }()
@@ -137,6 +140,33 @@ func (s *Sim) Start(ctx context.Context) error {
 	}
 	s.log.Info("simulated devices started", "nodes", len(s.nodes), "controllers", len(s.ctrls))
 	return nil
+}
+
+// controllerReadyWait bounds how long Start waits for the controllers' subscriptions; with the
+// broker unreachable they come later, in the background.
+const controllerReadyWait = 5 * time.Second
+
+// controllersReady waits, up to controllerReadyWait, for every controller's subscriptions.
+func (s *Sim) controllersReady(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, controllerReadyWait)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, c := range s.ctrls {
+		c.mu.Lock()
+		l := c.link
+		c.mu.Unlock()
+		if l == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.WaitReady(ctx); err != nil {
+				s.log.Warn("simulated controller not subscribed yet; commands reach it once it is", "uid", c.spec.UID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // Stop disconnects every device.
