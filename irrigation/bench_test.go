@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aghali/aghali/fieldnodes"
 	"github.com/aghali/aghali/irrigation"
 )
 
@@ -93,4 +94,34 @@ func BenchmarkReadingToSend(b *testing.B) {
 	defer e.Stop()
 	f.readings(node, "soil_vwc", 0.12, 0.13, 0.14)
 	benchLoop(b, f, []irrigation.Valve{v}, func(int) { e.ReadingsCommitted(f.ctx, []int64{node}, time.Time{}) })
+}
+
+// BenchmarkTrendRule measures one evaluation of a zone whose rule reads a trend over its eight
+// probes (six hours of readings, one each quarter hour) and a farm maximum: the facts, the
+// condition, and the memory, acting on nothing.
+func BenchmarkTrendRule(b *testing.B) {
+	f := newFixture(b, "Asia/Baku")
+	z, _, _ := f.zoneWithValve()
+	f.rule(z.ID, func(r *irrigation.Rule) {
+		r.Condition = `trend("soil_vwc", "6h") < -1 && max("air_temp_c", "6h", "farm") > 50`
+	})
+	now := f.clock.Now()
+	var rs []fieldnodes.Reading
+	for range 8 {
+		node := f.node(z.ID)
+		for i := range 24 {
+			rs = append(rs, fieldnodes.Reading{NodeID: node, Metric: "soil_vwc", TS: now.Add(-time.Duration(i) * 15 * time.Minute), Value: 0.2 + float64(i)/1000})
+		}
+	}
+	station := f.node(0)
+	for i := range 24 {
+		rs = append(rs, fieldnodes.Reading{NodeID: station, Metric: "air_temp_c", TS: now.Add(-time.Duration(i) * 15 * time.Minute), Value: 30})
+	}
+	f.insert(rs...)
+	e := f.engine()
+	for b.Loop() {
+		if n, err := e.EvaluateZones(f.ctx, []int64{z.ID}); err != nil || n != 0 {
+			b.Fatalf("acted %d, %v", n, err)
+		}
+	}
 }
