@@ -232,19 +232,21 @@ type Aggregate struct {
 	N     int
 }
 
-// ZoneAggregates aggregates metric over the readings of each zone's nodes with time ≥ since, in
-// one query for all the zones: agg is AggMean, AggMin, AggMax or AggTrend over all of them, or
-// AggLast, the newest single reading of any of the zone's nodes. N is the number of readings
-// used (for AggLast: of nodes with a reading since since); a zone without data is absent.
-func (s *Store) ZoneAggregates(ctx context.Context, zoneIDs []int64, metric, agg string, since time.Time) (map[int64]Aggregate, error) {
-	return s.aggregates(ctx, "zone", zoneIDs, metric, agg, since)
+// ZoneAggregates aggregates metric over the readings of each zone's nodes with time in [since,
+// until], in one query for all the zones: agg is AggMean, AggMin or AggMax over all of them;
+// AggLast, the newest single reading of any of the zone's nodes; or AggTrend, the slope within
+// each node (the nodes' least-squares lines share one slope and keep their own levels, so a
+// probe that reads higher than another, or starts reporting later, does not tilt it). N is the
+// number of readings used (for AggLast: of nodes with a reading); a zone without data is absent.
+func (s *Store) ZoneAggregates(ctx context.Context, zoneIDs []int64, metric, agg string, since, until time.Time) (map[int64]Aggregate, error) {
+	return s.aggregates(ctx, "zone", zoneIDs, metric, agg, since, until)
 }
 
 // FarmAggregate is ZoneAggregates over all the nodes of farm farmID, zoned or not. Like it, it
 // reads the readings, which rules are told of at their commit, not the nodes' latest values
 // written behind it.
-func (s *Store) FarmAggregate(ctx context.Context, farmID int64, metric, agg string, since time.Time) (Aggregate, error) {
-	m, err := s.aggregates(ctx, "farm", []int64{farmID}, metric, agg, since)
+func (s *Store) FarmAggregate(ctx context.Context, farmID int64, metric, agg string, since, until time.Time) (Aggregate, error) {
+	m, err := s.aggregates(ctx, "farm", []int64{farmID}, metric, agg, since, until)
 	return m[farmID], err
 }
 
@@ -256,7 +258,7 @@ func (s *Store) FarmAggregate(ctx context.Context, farmID int64, metric, agg str
 // cost estimate of a large batch triggers, is off for it: it took longer than the query. Its
 // plan is generic: the shape is the same for any number of zones, and planning it afresh took
 // 1-2.5 ms against 0.05 ms, longer than running it for one zone (0.5 ms).
-func (s *Store) aggregates(ctx context.Context, scope string, ids []int64, metric, agg string, since time.Time) (map[int64]Aggregate, error) {
+func (s *Store) aggregates(ctx context.Context, scope string, ids []int64, metric, agg string, since, until time.Time) (map[int64]Aggregate, error) {
 	key := "n.zone_id"
 	if scope == "farm" {
 		key = "n.farm_id"
@@ -268,15 +270,17 @@ func (s *Store) aggregates(ctx context.Context, scope string, ids []int64, metri
 		combine := map[string]string{AggMean: "sum(a.total) / sum(a.n)", AggMin: "min(a.least)", AggMax: "max(a.most)"}[agg]
 		q = `SELECT ` + key + `, ` + combine + `, sum(a.n)::int` + of + `
 			CROSS JOIN LATERAL (SELECT sum(r.value) AS total, min(r.value) AS least, max(r.value) AS most, count(*) AS n
-				FROM readings r WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3) a
+				FROM readings r WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3 AND r.ts <= $4) a
 			WHERE a.n > 0
 			GROUP BY ` + key
 	case AggTrend:
-		// Over every reading of the key's nodes (each node's through the readings' key), x in
-		// hours; regr_slope is NULL when all were taken at one time.
-		q = `SELECT ` + key + `, coalesce(regr_slope(r.value, r.x), 'NaN'), count(*)::int` + of + `
-			CROSS JOIN LATERAL (SELECT r.value, extract(epoch FROM r.ts - $3::timestamptz)::float8 / 3600 AS x
-				FROM readings r WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3) r
+		// Each node's sums of squares about its own means (x in hours), pooled: Σsxy / Σsxx.
+		// A node with one reading adds nothing; none with two times: NaN.
+		q = `SELECT ` + key + `, CASE WHEN sum(a.sxx) > 1e-9 THEN sum(a.sxy) / sum(a.sxx) ELSE 'NaN' END, sum(a.n)::int` + of + `
+			CROSS JOIN LATERAL (SELECT regr_sxy(r.value, r.x) AS sxy, regr_sxx(r.value, r.x) AS sxx, count(*) AS n
+				FROM (SELECT r.value, extract(epoch FROM r.ts - $3::timestamptz)::float8 / 3600 AS x FROM readings r
+					WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3 AND r.ts <= $4) r) a
+			WHERE a.n > 0
 			GROUP BY ` + key
 	case AggLast:
 		// Each node's newest reading, by key; the newest of those. Read from readings, not
@@ -284,7 +288,7 @@ func (s *Store) aggregates(ctx context.Context, scope string, ids []int64, metri
 		// it is written.
 		q = `SELECT DISTINCT ON (` + key + `) ` + key + `, l.value, (count(*) OVER (PARTITION BY ` + key + `))::int` + of + `
 			CROSS JOIN LATERAL (SELECT r.value, r.ts FROM readings r
-				WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3
+				WHERE r.node_id = n.id AND r.metric_id = $2 AND r.ts >= $3 AND r.ts <= $4
 				ORDER BY r.ts DESC LIMIT 1) l
 			ORDER BY ` + key + `, l.ts DESC, n.id`
 	default:
@@ -297,7 +301,7 @@ func (s *Store) aggregates(ctx context.Context, scope string, ids []int64, metri
 	}
 	b := &pgx.Batch{} // one implicit transaction, one round trip
 	b.Queue(`SELECT set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`)
-	b.Queue(q, ids, m.id, since).Query(func(rows pgx.Rows) error {
+	b.Queue(q, ids, m.id, since, until).Query(func(rows pgx.Rows) error {
 		var id int64
 		var a Aggregate
 		_, err := pgx.ForEachRow(rows, []any{&id, &a.Value, &a.N}, func() error {

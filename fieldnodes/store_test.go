@@ -309,14 +309,14 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 		{NodeID: c, Metric: "soil_vwc", TS: now.Add(-5 * time.Minute), Value: 0.90},
 	})
 	must(t, err)
-	since := now.Add(-time.Hour)
+	since, until := now.Add(-time.Hour), now.Add(time.Second)
 	zoneAggregate := func(zone int64, metric, agg string, since time.Time) (float64, int, error) {
-		m, err := s.ZoneAggregates(ctx, []int64{zone}, metric, agg, since)
+		m, err := s.ZoneAggregates(ctx, []int64{zone}, metric, agg, since, until)
 		return m[zone].Value, m[zone].N, err
 	}
 	for agg, want := range map[string][2]float64{
 		"mean": {0.2, 3}, "min": {0.1, 3}, "max": {0.3, 3}, "last": {0.3, 2}, // last: n is nodes
-		"trend": {18.0 / 65, 3}, // x = 10, 40, 50 min into the hour: slope 4/866.67 per minute
+		"trend": {0.2, 3}, // a's +0.1 in 30 min; b's one reading has no slope and does not tilt a's
 	} {
 		v, n, err := zoneAggregate(f.zoneA, "soil_vwc", agg, since)
 		if err != nil || math.Abs(v-want[0]) > 1e-9 || n != int(want[1]) {
@@ -340,9 +340,9 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 		"min":   {f.zoneA: {0.1, 3}, f.zoneB: {0.4, 2}},
 		"max":   {f.zoneA: {0.3, 3}, f.zoneB: {0.6, 2}},
 		"last":  {f.zoneA: {0.3, 2}, f.zoneB: {0.6, 1}},
-		"trend": {f.zoneA: {18.0 / 65, 3}, f.zoneB: {1.2, 2}}, // B: +0.2 in 10 min
+		"trend": {f.zoneA: {0.2, 3}, f.zoneB: {1.2, 2}}, // B: +0.2 in 10 min
 	} {
-		got, err := s.ZoneAggregates(ctx, []int64{f.zoneA, f.zoneB, empty}, "soil_vwc", agg, since)
+		got, err := s.ZoneAggregates(ctx, []int64{f.zoneA, f.zoneB, empty}, "soil_vwc", agg, since, until)
 		if err != nil || len(got) != 2 {
 			t.Errorf("%s of three zones = %v, %v; want two zones %v", agg, got, err, want)
 			continue
@@ -362,19 +362,22 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 		since       time.Time
 		want, nodes float64
 	}{{since, 0.90, 3}, {now.Add(-7 * time.Minute), 0.90, 1}, {now.Add(-15 * time.Minute), 0.90, 2}, {now.Add(-time.Minute), 0, 0}} {
-		if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "last", c.since); err != nil || a.Value != c.want || a.N != int(c.nodes) {
+		if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "last", c.since, until); err != nil || a.Value != c.want || a.N != int(c.nodes) {
 			t.Errorf("farm last since %v = %+v, %v; want %v (%v nodes)", now.Sub(c.since), a, err, c.want, c.nodes)
 		}
 	}
-	// The farm's mean and trend are over every node's readings, zoned or not.
-	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "mean", now.Add(-15*time.Minute)); err != nil || math.Abs(a.Value-0.6) > 1e-9 || a.N != 2 {
+	// The farm's mean and trend are over every node's readings, zoned or not; the trend is
+	// within each node: b's 0.30 and c's 0.90 five minutes later are two probes, not a rise.
+	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "mean", now.Add(-15*time.Minute), until); err != nil || math.Abs(a.Value-0.6) > 1e-9 || a.N != 2 {
 		t.Errorf("farm mean of the last 15 min = %+v, %v; want 0.6 over 2", a, err)
 	}
-	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "trend", now.Add(-15*time.Minute)); err != nil || math.Abs(a.Value-7.2) > 1e-9 || a.N != 2 {
-		t.Errorf("farm trend of the last 15 min = %+v, %v; want 7.2/h over 2", a, err) // +0.6 in 5 min
+	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "trend", now.Add(-15*time.Minute), until); err != nil || !math.IsNaN(a.Value) || a.N != 2 {
+		t.Errorf("farm trend of two nodes' single readings = %+v, %v; want NaN over 2", a, err)
 	}
-	// Readings all taken at one time have no trend.
-	if a, err := s.FarmAggregate(ctx, f.farmID, "air_temp_c", "trend", since); err != nil || !math.IsNaN(a.Value) || a.N != 1 {
+	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "trend", since, until); err != nil || math.Abs(a.Value-0.2) > 1e-9 || a.N != 4 {
+		t.Errorf("farm trend of the hour = %+v, %v; want a's 0.2/h over 4", a, err)
+	}
+	if a, err := s.FarmAggregate(ctx, f.farmID, "air_temp_c", "trend", since, until); err != nil || !math.IsNaN(a.Value) || a.N != 1 {
 		t.Errorf("trend of one reading = %+v, %v; want NaN over 1", a, err)
 	}
 	if _, n, err := zoneAggregate(f.zoneA, "never_seen", "mean", since); err != nil || n != 0 {
@@ -392,6 +395,19 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 	}
 	if other, err := s.Latest(ctx, f.other); err != nil || len(other) != 0 {
 		t.Errorf("other farm: %v %v", other, err)
+	}
+
+	// A reading stamped after until (a device's clock running fast) is not counted.
+	_, err = s.InsertReadings(ctx, []fieldnodes.Reading{{NodeID: c, Metric: "soil_vwc", TS: now.Add(3 * time.Hour), Value: 5}})
+	must(t, err)
+	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "max", since, until); err != nil || a.Value != 0.9 || a.N != 4 {
+		t.Errorf("farm max until now = %+v, %v; want 0.9 over 4, without the reading from later", a, err)
+	}
+	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "last", since, until); err != nil || a.Value != 0.9 {
+		t.Errorf("farm last until now = %+v, %v; want c's 0.9 of five minutes ago", a, err)
+	}
+	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "trend", since, until); err != nil || math.Abs(a.Value-0.2) > 1e-9 {
+		t.Errorf("farm trend until now = %+v, %v; want 0.2/h", a, err)
 	}
 }
 

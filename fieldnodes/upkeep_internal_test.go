@@ -132,7 +132,8 @@ func TestUpkeepWriteUnderWayAtTheStopIsFinished(t *testing.T) {
 	w.add(set)
 	waitFor(t, "the write to wait for the row lock", func() bool {
 		var waiting bool
-		if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted)`).Scan(&waiting); err != nil {
+		if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			WHERE NOT l.granted AND a.datname = current_database())`).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 		return waiting

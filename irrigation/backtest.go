@@ -465,6 +465,7 @@ func (h *history) aggregateAt(s rule.Series, t time.Time) rule.Value {
 		if used {
 			a.nodes++
 		}
+		a.endNode()
 	}
 	if s.Func == rule.FuncLast && a.n > 0 {
 		return rule.Value{V: a.last, N: 1}

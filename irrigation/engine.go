@@ -21,10 +21,10 @@ import (
 
 // ZoneReadings gives rules the readings of a zone's nodes. Package fieldnodes satisfies it.
 type ZoneReadings interface {
-	// ZoneAggregates is, for each of these zones, agg (mean, min, max or last) of metric over
-	// the readings of the zone's nodes taken since since, and how many readings that was (for
-	// last: how many nodes); a zone without any is absent.
-	ZoneAggregates(ctx context.Context, zoneIDs []int64, metric, agg string, since time.Time) (map[int64]fieldnodes.Aggregate, error)
+	// ZoneAggregates is, for each of these zones, agg (mean, min, max, last or trend) of metric
+	// over the readings of the zone's nodes taken in [since, until], and how many readings that
+	// was (for last: how many nodes); a zone without any is absent.
+	ZoneAggregates(ctx context.Context, zoneIDs []int64, metric, agg string, since, until time.Time) (map[int64]fieldnodes.Aggregate, error)
 }
 
 // Leadership tells whether this instance is the one that runs the periodic decisions.

@@ -542,19 +542,22 @@ func TestFarmLastIsTheNewestReadingOfAnyNode(t *testing.T) {
 
 // A trend and the farm's aggregates are read from the readings, like a zone's mean: a reading
 // counts at its commit, before the nodes' latest values are written behind it (here: not at
-// all). The trend is the least-squares slope over every reading of the zone's nodes.
+// all). The trend is the slope within each node: a wetter probe that has only just started
+// reporting does not tilt it. A reading stamped hours ahead (a fast clock) does not count yet.
 func TestTrendAndFarmAggregatesReadTheReadings(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "Asia/Baku")
 	z, _, _ := f.zoneWithValve()
-	a, b, station := f.node(z.ID), f.node(z.ID), f.node(0)
+	a, b, late, station := f.node(z.ID), f.node(z.ID), f.node(z.ID), f.node(0)
 	f.rule(z.ID, func(r *irrigation.Rule) {
 		r.Name = "Drying in the heat"
 		r.Condition = `trend("soil_vwc", "1h") < -0.5 && mean("air_temp_c", "1h", "farm") > 30`
 	})
 	f.readings(a, "soil_vwc", 0.30, 0.28, 0.26) // -0.02 a minute on both nodes
 	f.readings(b, "soil_vwc", 0.25, 0.23, 0.21)
+	f.readings(late, "soil_vwc", 0.45)
 	f.readings(station, "air_temp_c", 31, 33)
+	f.insert(fieldnodes.Reading{NodeID: station, Metric: "air_temp_c", TS: f.clock.Now().Add(2 * time.Hour), Value: 90})
 	if _, err := f.db.Exec(f.ctx, `DELETE FROM node_latest`); err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +604,7 @@ type failingPassReads struct {
 	single int // reads of one zone
 }
 
-func (r *failingPassReads) ZoneAggregates(ctx context.Context, zones []int64, metric, agg string, since time.Time) (map[int64]fieldnodes.Aggregate, error) {
+func (r *failingPassReads) ZoneAggregates(ctx context.Context, zones []int64, metric, agg string, since, until time.Time) (map[int64]fieldnodes.Aggregate, error) {
 	r.mu.Lock()
 	if len(zones) > 1 && !r.failed {
 		r.failed = true
@@ -612,7 +615,7 @@ func (r *failingPassReads) ZoneAggregates(ctx context.Context, zones []int64, me
 		r.single++
 	}
 	r.mu.Unlock()
-	return r.Store.ZoneAggregates(ctx, zones, metric, agg, since)
+	return r.Store.ZoneAggregates(ctx, zones, metric, agg, since, until)
 }
 
 // A pass's zone aggregates are read for all its zones at once; when that read fails, each zone

@@ -19,7 +19,7 @@ import (
 type Readings interface {
 	ZoneReadings
 	// FarmAggregate is ZoneAggregates over all of a farm's nodes.
-	FarmAggregate(ctx context.Context, farmID int64, metric, agg string, since time.Time) (fieldnodes.Aggregate, error)
+	FarmAggregate(ctx context.Context, farmID int64, metric, agg string, since, until time.Time) (fieldnodes.Aggregate, error)
 	// Nodes lists a farm's nodes with their latest values.
 	Nodes(ctx context.Context, farmID int64) ([]fieldnodes.Node, error)
 	// Readings returns one node's metric in [from, to) as at most maxPoints equal buckets.
@@ -344,10 +344,12 @@ type aggregate struct {
 	last          float64
 	lastTS        time.Time
 	nodes         int
-	// The trend's weighted least squares over bucket means, x in hours from the first bucket.
+	// The trend: weighted least squares over bucket means within each node (x in hours from
+	// the first bucket), the node's sums below until endNode folds them into sxx and sxy.
 	origin                   time.Time
-	buckets                  int
+	buckets, nodeBuckets     int
 	sw, swx, swy, swxx, swxy float64
+	sxx, sxy                 float64
 }
 
 func newAggregate() *aggregate { return &aggregate{min: math.Inf(1), max: math.Inf(-1)} }
@@ -372,6 +374,17 @@ func (a *aggregate) addBucket(ts time.Time, n int, mean, lo, hi float64) {
 	a.swxx += w * x * x
 	a.swxy += w * x * mean
 	a.buckets++
+	a.nodeBuckets++
+}
+
+// endNode ends the buckets of one node: its sums of squares about its own means join the
+// trend's, so that nodes reading at different levels do not tilt it.
+func (a *aggregate) endNode() {
+	if a.nodeBuckets > 1 { // (one bucket has no slope; its sums would leave rounding noise)
+		a.sxx += a.swxx - a.swx*a.swx/a.sw
+		a.sxy += a.swxy - a.swx*a.swy/a.sw
+	}
+	a.sw, a.swx, a.swy, a.swxx, a.swxy, a.nodeBuckets = 0, 0, 0, 0, 0, 0
 }
 
 func (a *aggregate) addLast(ts time.Time, v float64) {
@@ -408,11 +421,11 @@ func (a *aggregate) value(fn string) rule.Value {
 	case rule.FuncLast:
 		v.V = a.last
 	case rule.FuncTrend:
-		den := a.sw*a.swxx - a.swx*a.swx
-		if a.buckets < 2 || den <= 1e-12 {
+		a.endNode()
+		if a.sxx <= 1e-9 {
 			return rule.Missing("a trend needs readings at two times at least")
 		}
-		v.V = (a.sw*a.swxy - a.swx*a.swy) / den
+		v.V = a.sxy / a.sxx
 		v.Note = "per hour"
 		if note != "" {
 			v.Note += ", " + note

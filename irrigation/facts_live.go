@@ -21,7 +21,7 @@ type liveFacts struct {
 
 	mu      sync.Mutex
 	nodes   map[int64][]fieldnodes.Node
-	farms   map[farmSeries]*farmFetch  // farm aggregates, read once a pass whatever its zones
+	farms   map[farmSeries]*farmFetch  // farm aggregates, read once for the zones evaluated at one time
 	fetches map[rule.Series]*zoneFetch // zone aggregates being read for the whole pass (prefetch)
 	landed  chan struct{}              // cap 1: poked as each fetch is done
 }
@@ -79,7 +79,7 @@ func (l *liveFacts) prefetch(ctx context.Context, at time.Time, needs map[int64]
 		go func() {
 			defer poke(l.landed)
 			defer close(f.done)
-			got, err := l.readings.ZoneAggregates(ctx, zones, s.Metric, aggregateOf(s), at.Add(-s.Window))
+			got, err := l.readings.ZoneAggregates(ctx, zones, s.Metric, aggregateOf(s), at.Add(-s.Window), at.Add(readingsAhead))
 			if err != nil {
 				f.err = fmt.Errorf("%s of %d zones: %w", s.Key(), len(zones), err)
 				return
@@ -158,6 +158,12 @@ func (l *liveFacts) fetched(ctx context.Context, z int64, s rule.Series, at time
 	}
 	return f.values[z], true, nil
 }
+
+// readingsAhead is how far ahead of the evaluation a reading's time may be and still count: a
+// device's clock may run a little fast, but one that runs hours fast (the ingest takes readings
+// up to a day ahead) would otherwise bend a window's trend or mean with readings from later on;
+// those count once their time comes.
+const readingsAhead = 5 * time.Minute
 
 // zoneAggregated: s is read by ZoneAggregates.
 func zoneAggregated(s rule.Series) bool { return s.Scope == rule.ScopeZone }
@@ -355,7 +361,7 @@ func (l *liveFacts) series(ctx context.Context, z *zoneContext, at time.Time, s 
 		if ok && (err == nil || ctx.Err() != nil) {
 			return v, err
 		}
-		got, err := l.readings.ZoneAggregates(ctx, []int64{z.id}, s.Metric, aggregateOf(s), since)
+		got, err := l.readings.ZoneAggregates(ctx, []int64{z.id}, s.Metric, aggregateOf(s), since, at.Add(readingsAhead))
 		if err != nil {
 			return rule.Value{}, err
 		}
@@ -378,8 +384,13 @@ func (l *liveFacts) series(ctx context.Context, z *zoneContext, at time.Time, s 
 	return zoneValue(s, a), nil
 }
 
-// farmAggregate is s over the farm's nodes as at at, read once for all the zones of a pass.
+// farmAggregate is s over the farm's nodes as at at, read once for the zones evaluated at at
+// (a pass for fresh readings, a dry run). A zone that finds that read failed (perhaps at the
+// end of the context of the zone that made it) reads again with its own.
 func (l *liveFacts) farmAggregate(ctx context.Context, farmID int64, s rule.Series, at time.Time) (fieldnodes.Aggregate, error) {
+	read := func(ctx context.Context) (fieldnodes.Aggregate, error) {
+		return l.readings.FarmAggregate(ctx, farmID, s.Metric, aggregateOf(s), at.Add(-s.Window), at.Add(readingsAhead))
+	}
 	key := farmSeries{farmID, s, at}
 	l.mu.Lock()
 	f := l.farms[key]
@@ -388,17 +399,19 @@ func (l *liveFacts) farmAggregate(ctx context.Context, farmID int64, s rule.Seri
 		l.farms[key] = f
 	}
 	l.mu.Unlock()
-	f.once.Do(func() {
-		f.a, f.err = l.readings.FarmAggregate(ctx, farmID, s.Metric, aggregateOf(s), at.Add(-s.Window))
-	})
-	if f.err != nil {
-		l.mu.Lock()
-		if l.farms[key] == f {
-			delete(l.farms, key) // the next zone tries again
-		}
-		l.mu.Unlock()
+	f.once.Do(func() { f.a, f.err = read(ctx) })
+	if f.err == nil {
+		return f.a, nil
 	}
-	return f.a, f.err
+	l.mu.Lock()
+	if l.farms[key] == f {
+		delete(l.farms, key)
+	}
+	l.mu.Unlock()
+	if ctx.Err() != nil {
+		return fieldnodes.Aggregate{}, f.err
+	}
+	return read(ctx)
 }
 
 // reports: one of nodes has ever reported metric.

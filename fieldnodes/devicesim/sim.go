@@ -114,6 +114,7 @@ func (s *Sim) Start(ctx context.Context) error {
 		return errors.New("devicesim: already started")
 	}
 	s.started = true
+	caller := ctx
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	for _, c := range s.ctrls {
 		if err := c.connect(ctx); err != nil {
@@ -129,7 +130,7 @@ func (s *Sim) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	s.controllersReady(ctx)
+	s.controllersReady(caller)
 	for _, c := range s.ctrls {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); c.run(ctx) }()
