@@ -242,12 +242,11 @@ func (s *Store) ZoneAggregates(ctx context.Context, zoneIDs []int64, metric, agg
 	return s.aggregates(ctx, "zone", zoneIDs, metric, agg, since, until)
 }
 
-// FarmAggregate is ZoneAggregates over all the nodes of farm farmID, zoned or not. Like it, it
+// FarmAggregates is ZoneAggregates over all the nodes of each farm, zoned or not. Like it, it
 // reads the readings, which rules are told of at their commit, not the nodes' latest values
 // written behind it.
-func (s *Store) FarmAggregate(ctx context.Context, farmID int64, metric, agg string, since, until time.Time) (Aggregate, error) {
-	m, err := s.aggregates(ctx, "farm", []int64{farmID}, metric, agg, since, until)
-	return m[farmID], err
+func (s *Store) FarmAggregates(ctx context.Context, farmIDs []int64, metric, agg string, since, until time.Time) (map[int64]Aggregate, error) {
+	return s.aggregates(ctx, "farm", farmIDs, metric, agg, since, until)
 }
 
 // aggregates is ZoneAggregates over the nodes of zones or (scope "farm") farms. Each node's

@@ -310,6 +310,10 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 	})
 	must(t, err)
 	since, until := now.Add(-time.Hour), now.Add(time.Second)
+	farmAggregate := func(metric, agg string, since, until time.Time) (fieldnodes.Aggregate, error) {
+		m, err := s.FarmAggregates(ctx, []int64{f.farmID}, metric, agg, since, until)
+		return m[f.farmID], err
+	}
 	zoneAggregate := func(zone int64, metric, agg string, since time.Time) (float64, int, error) {
 		m, err := s.ZoneAggregates(ctx, []int64{zone}, metric, agg, since, until)
 		return m[zone].Value, m[zone].N, err
@@ -362,22 +366,22 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 		since       time.Time
 		want, nodes float64
 	}{{since, 0.90, 3}, {now.Add(-7 * time.Minute), 0.90, 1}, {now.Add(-15 * time.Minute), 0.90, 2}, {now.Add(-time.Minute), 0, 0}} {
-		if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "last", c.since, until); err != nil || a.Value != c.want || a.N != int(c.nodes) {
+		if a, err := farmAggregate("soil_vwc", "last", c.since, until); err != nil || a.Value != c.want || a.N != int(c.nodes) {
 			t.Errorf("farm last since %v = %+v, %v; want %v (%v nodes)", now.Sub(c.since), a, err, c.want, c.nodes)
 		}
 	}
 	// The farm's mean and trend are over every node's readings, zoned or not; the trend is
 	// within each node: b's 0.30 and c's 0.90 five minutes later are two probes, not a rise.
-	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "mean", now.Add(-15*time.Minute), until); err != nil || math.Abs(a.Value-0.6) > 1e-9 || a.N != 2 {
+	if a, err := farmAggregate("soil_vwc", "mean", now.Add(-15*time.Minute), until); err != nil || math.Abs(a.Value-0.6) > 1e-9 || a.N != 2 {
 		t.Errorf("farm mean of the last 15 min = %+v, %v; want 0.6 over 2", a, err)
 	}
-	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "trend", now.Add(-15*time.Minute), until); err != nil || !math.IsNaN(a.Value) || a.N != 2 {
+	if a, err := farmAggregate("soil_vwc", "trend", now.Add(-15*time.Minute), until); err != nil || !math.IsNaN(a.Value) || a.N != 2 {
 		t.Errorf("farm trend of two nodes' single readings = %+v, %v; want NaN over 2", a, err)
 	}
-	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "trend", since, until); err != nil || math.Abs(a.Value-0.2) > 1e-9 || a.N != 4 {
+	if a, err := farmAggregate("soil_vwc", "trend", since, until); err != nil || math.Abs(a.Value-0.2) > 1e-9 || a.N != 4 {
 		t.Errorf("farm trend of the hour = %+v, %v; want a's 0.2/h over 4", a, err)
 	}
-	if a, err := s.FarmAggregate(ctx, f.farmID, "air_temp_c", "trend", since, until); err != nil || !math.IsNaN(a.Value) || a.N != 1 {
+	if a, err := farmAggregate("air_temp_c", "trend", since, until); err != nil || !math.IsNaN(a.Value) || a.N != 1 {
 		t.Errorf("trend of one reading = %+v, %v; want NaN over 1", a, err)
 	}
 	if _, n, err := zoneAggregate(f.zoneA, "never_seen", "mean", since); err != nil || n != 0 {
@@ -400,13 +404,13 @@ func TestLatestAndZoneAggregates(t *testing.T) {
 	// A reading stamped after until (a device's clock running fast) is not counted.
 	_, err = s.InsertReadings(ctx, []fieldnodes.Reading{{NodeID: c, Metric: "soil_vwc", TS: now.Add(3 * time.Hour), Value: 5}})
 	must(t, err)
-	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "max", since, until); err != nil || a.Value != 0.9 || a.N != 4 {
+	if a, err := farmAggregate("soil_vwc", "max", since, until); err != nil || a.Value != 0.9 || a.N != 4 {
 		t.Errorf("farm max until now = %+v, %v; want 0.9 over 4, without the reading from later", a, err)
 	}
-	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "last", since, until); err != nil || a.Value != 0.9 {
+	if a, err := farmAggregate("soil_vwc", "last", since, until); err != nil || a.Value != 0.9 {
 		t.Errorf("farm last until now = %+v, %v; want c's 0.9 of five minutes ago", a, err)
 	}
-	if a, err := s.FarmAggregate(ctx, f.farmID, "soil_vwc", "trend", since, until); err != nil || math.Abs(a.Value-0.2) > 1e-9 {
+	if a, err := farmAggregate("soil_vwc", "trend", since, until); err != nil || math.Abs(a.Value-0.2) > 1e-9 {
 		t.Errorf("farm trend until now = %+v, %v; want 0.2/h", a, err)
 	}
 }

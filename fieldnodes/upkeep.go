@@ -267,10 +267,10 @@ func (w *upkeepWriter) add(set *upkeepSet) {
 }
 
 // run writes pending sets until ctx ends (nothing more will be added by then), then writes what
-// is left. Every write, including one under way when ctx ends, tries until drain ends. After each write it rests, so that more batches coalesce
-// into the next: upkeepRestPerRow for each row it wrote (latest values and nodes), or d²/5 ms
-// after a write that took d when the database is slow; at most maxUpkeepRest, and only while
-// the pending set has room. Under light load writes are a few rows each and follow one another
+// is left. Every write, including one under way when ctx ends, tries until drain ends. After
+// each write it rests, so that more batches coalesce into the next: upkeepRestPerRow for each
+// row it wrote (latest values and nodes), or d²/5 ms after a write that took d when the
+// database is slow; at most maxUpkeepRest, and only while the pending set has room. Under light load writes are a few rows each and follow one another
 // within a millisecond or two, so maps and node lists are current at once. As the load grows
 // the rests grow with the writes, and the writer settles at about one write a second that
 // covers each reporting node once: at 40,000 readings/s from 1,000 nodes, some 5,000 rows a

@@ -462,7 +462,7 @@ func (e *Engine) evaluateBooked(ctx context.Context, nodeIDs []int64) (int, erro
 	}
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.ZoneTimeout)
 	defer cancel()
-	src.prefetch(pctx, now, needs)
+	src.prefetch(pctx, now, book.zones, needs)
 	// Each zone's readings were committed when its own nodes' were (a pass takes nodes told of
 	// at different times, some left over from earlier passes).
 	committed := map[int64]time.Time{}
@@ -526,7 +526,7 @@ func (e *Engine) leftToLater(p *prepared, mems map[ruleZone]remembered) bool {
 		if !ok {
 			continue
 		}
-		if m.at != nil && m.at.Sub(p.now) > e.cfg.ZoneTimeout {
+		if m.at != nil && m.at.After(e.trustedUntil(p.now)) {
 			e.log.Warn("a rule's memory is stamped in the future; clocks disagree", "rule", r.ID, "zone", p.z.id,
 				"evaluated_at", *m.at, "now", p.now)
 		}
@@ -1152,6 +1152,13 @@ func (e *Engine) DryRun(ctx context.Context, r Rule) ([]DryRunResult, error) {
 	needs := newNeeds()
 	needs.add(c.cond)
 	needs.add(c.reset)
+	each := make(map[int64]factNeeds, len(contexts)) // a farm rule's zones: read at once
+	for id := range contexts {
+		each[id] = needs
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	src.prefetch(pctx, now, contexts, each)
 	out := []DryRunResult{}
 	for _, id := range zoneIDs {
 		z := contexts[id]

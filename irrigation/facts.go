@@ -18,8 +18,8 @@ import (
 // satisfies it.
 type Readings interface {
 	ZoneReadings
-	// FarmAggregate is ZoneAggregates over all of a farm's nodes.
-	FarmAggregate(ctx context.Context, farmID int64, metric, agg string, since, until time.Time) (fieldnodes.Aggregate, error)
+	// FarmAggregates is ZoneAggregates over all the nodes of each farm.
+	FarmAggregates(ctx context.Context, farmIDs []int64, metric, agg string, since, until time.Time) (map[int64]fieldnodes.Aggregate, error)
 	// Nodes lists a farm's nodes with their latest values.
 	Nodes(ctx context.Context, farmID int64) ([]fieldnodes.Node, error)
 	// Readings returns one node's metric in [from, to) as at most maxPoints equal buckets.
@@ -337,6 +337,9 @@ func (s *Store) wateredSpans(ctx context.Context, zoneID int64, from, to time.Ti
 	return out, nil
 }
 
+// noTrend is why a trend is missing.
+const noTrend = "a trend needs readings at two times at least"
+
 // aggregate is a reading function's value over a set of buckets.
 type aggregate struct {
 	n             int
@@ -347,7 +350,7 @@ type aggregate struct {
 	// The trend: weighted least squares over bucket means within each node (x in hours from
 	// the first bucket), the node's sums below until endNode folds them into sxx and sxy.
 	origin                   time.Time
-	buckets, nodeBuckets     int
+	nodeBuckets              int
 	sw, swx, swy, swxx, swxy float64
 	sxx, sxy                 float64
 }
@@ -363,7 +366,7 @@ func (a *aggregate) addBucket(ts time.Time, n int, mean, lo, hi float64) {
 	a.sum += mean * float64(n)
 	a.min = math.Min(a.min, lo)
 	a.max = math.Max(a.max, hi)
-	if a.buckets == 0 {
+	if a.origin.IsZero() {
 		a.origin = ts
 	}
 	x := ts.Sub(a.origin).Hours()
@@ -373,7 +376,6 @@ func (a *aggregate) addBucket(ts time.Time, n int, mean, lo, hi float64) {
 	a.swy += w * mean
 	a.swxx += w * x * x
 	a.swxy += w * x * mean
-	a.buckets++
 	a.nodeBuckets++
 }
 
@@ -420,10 +422,9 @@ func (a *aggregate) value(fn string) rule.Value {
 		v.V = a.sum
 	case rule.FuncLast:
 		v.V = a.last
-	case rule.FuncTrend:
-		a.endNode()
+	case rule.FuncTrend: // (every node ended: endNode)
 		if a.sxx <= 1e-9 {
-			return rule.Missing("a trend needs readings at two times at least")
+			return rule.Missing(noTrend)
 		}
 		v.V = a.sxy / a.sxx
 		v.Note = "per hour"

@@ -3,7 +3,9 @@ package irrigation
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,7 +14,7 @@ import (
 )
 
 // liveFacts gathers facts from the database as they are now. One is used per evaluation pass:
-// it keeps the farm aggregates and node lists it read for the pass.
+// it keeps the aggregates prefetched and the node lists read for the pass.
 type liveFacts struct {
 	store    *Store
 	readings Readings
@@ -21,75 +23,75 @@ type liveFacts struct {
 
 	mu      sync.Mutex
 	nodes   map[int64][]fieldnodes.Node
-	farms   map[farmSeries]*farmFetch  // farm aggregates, read once for the zones evaluated at one time
-	fetches map[rule.Series]*zoneFetch // zone aggregates being read for the whole pass (prefetch)
-	landed  chan struct{}              // cap 1: poked as each fetch is done
+	fetches map[rule.Series]*fetch // aggregates being read for the whole pass (prefetch)
+	landed  chan struct{}          // cap 1: poked as each fetch is done
 }
 
-type farmSeries struct {
-	farm int64
-	s    rule.Series
-	at   time.Time
-}
-
-type farmFetch struct {
-	once sync.Once
-	a    fieldnodes.Aggregate
-	err  error
-}
-
-// zoneFetch is one reading function's zone aggregates, read for a pass's zones at once.
-type zoneFetch struct {
+// fetch is one reading function's aggregates, read for a pass's zones at once: by zone, each
+// zone's own or (farm scope) its farm's.
+type fetch struct {
 	at     time.Time
-	done   chan struct{} // closed once vals or err is set
+	done   chan struct{} // closed once values or err is set
 	zones  map[int64]bool
-	values map[int64]rule.Value
+	values map[int64]fieldnodes.Aggregate
 	err    error
 }
 
 func newLiveFacts(store *Store, readings Readings, weather *Weather, balance *WaterBalance) *liveFacts {
 	return &liveFacts{store: store, readings: readings, weather: weather, balance: balance,
-		nodes: map[int64][]fieldnodes.Node{}, farms: map[farmSeries]*farmFetch{}, fetches: map[rule.Series]*zoneFetch{},
-		landed: make(chan struct{}, 1)}
+		nodes: map[int64][]fieldnodes.Node{}, fetches: map[rule.Series]*fetch{}, landed: make(chan struct{}, 1)}
 }
 
-// prefetch starts reading, as at at, the zone aggregates that the zones of a pass need (needs
-// by zone): one query per reading function for all of them, instead of one per zone. A pass
-// for the readings of a busy ingest has dozens of zones; their facts then cost a round trip or
-// two, not dozens. It returns at once: a zone's evaluation waits only for the functions it
-// uses, so a zone whose rule reads one reading is not kept waiting by the hourly means of
-// busier zones.
-func (l *liveFacts) prefetch(ctx context.Context, at time.Time, needs map[int64]factNeeds) {
+// prefetch starts reading, as at at, the aggregates that the zones of a pass need (needs by
+// zone): one query per reading function for all of them (of a farm function, for all their
+// farms), instead of one per zone. A pass for the readings of a busy ingest has dozens of
+// zones; their facts then cost a round trip or two, not dozens. It returns at once: a zone's
+// evaluation waits only for the functions it uses, so a zone whose rule reads one reading is
+// not kept waiting by the hourly means of busier zones.
+func (l *liveFacts) prefetch(ctx context.Context, at time.Time, zones map[int64]*zoneContext, needs map[int64]factNeeds) {
 	zonesOf := map[rule.Series][]int64{}
 	for zone, n := range needs {
 		for s := range n.series {
-			if zoneAggregated(s) {
-				zonesOf[s] = append(zonesOf[s], zone)
-			}
+			zonesOf[s] = append(zonesOf[s], zone)
 		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for s, zones := range zonesOf {
-		f := &zoneFetch{at: at, done: make(chan struct{}), zones: map[int64]bool{}}
-		for _, z := range zones {
+	for s, ids := range zonesOf {
+		f := &fetch{at: at, done: make(chan struct{}), zones: map[int64]bool{}}
+		keyOf := map[int64]int64{} // zone → the zone or its farm
+		for _, z := range ids {
 			f.zones[z] = true
+			keyOf[z] = z
+			if s.Scope == rule.ScopeFarm {
+				keyOf[z] = zones[z].farmID
+			}
 		}
 		l.fetches[s] = f
 		go func() {
 			defer poke(l.landed)
 			defer close(f.done)
-			got, err := l.readings.ZoneAggregates(ctx, zones, s.Metric, aggregateOf(s), at.Add(-s.Window), at.Add(readingsAhead))
+			keys := slices.Compact(slices.Sorted(maps.Values(keyOf)))
+			got, err := l.read(ctx, s, at, keys)
 			if err != nil {
-				f.err = fmt.Errorf("%s of %d zones: %w", s.Key(), len(zones), err)
+				f.err = fmt.Errorf("%s of %d %ss: %w", s.Key(), len(keys), s.Scope, err)
 				return
 			}
-			f.values = make(map[int64]rule.Value, len(zones))
-			for _, z := range zones {
-				f.values[z] = zoneValue(s, got[z])
+			f.values = make(map[int64]fieldnodes.Aggregate, len(ids))
+			for z, k := range keyOf {
+				f.values[z] = got[k]
 			}
 		}()
 	}
+}
+
+// read reads s as at at for these zones or (farm scope) farms.
+func (l *liveFacts) read(ctx context.Context, s rule.Series, at time.Time, ids []int64) (map[int64]fieldnodes.Aggregate, error) {
+	since, until := at.Add(-s.Window), at.Add(readingsAhead)
+	if s.Scope == rule.ScopeFarm {
+		return l.readings.FarmAggregates(ctx, ids, s.Metric, aggregateOf(s), since, until)
+	}
+	return l.readings.ZoneAggregates(ctx, ids, s.Metric, aggregateOf(s), since, until)
 }
 
 // inOrder sends zones to the returned channel as the aggregates each uses have been read, the
@@ -140,21 +142,21 @@ func (l *liveFacts) ready(z int64) bool {
 	return true
 }
 
-// fetched is zone z's value of s as prefetched at at (ok false: not prefetched).
-func (l *liveFacts) fetched(ctx context.Context, z int64, s rule.Series, at time.Time) (v rule.Value, ok bool, err error) {
+// fetched is zone z's aggregate of s as prefetched at at (ok false: not prefetched).
+func (l *liveFacts) fetched(ctx context.Context, z int64, s rule.Series, at time.Time) (a fieldnodes.Aggregate, ok bool, err error) {
 	l.mu.Lock()
 	f := l.fetches[s]
 	l.mu.Unlock()
 	if f == nil || !f.at.Equal(at) || !f.zones[z] {
-		return rule.Value{}, false, nil
+		return a, false, nil
 	}
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		return rule.Value{}, true, ctx.Err()
+		return a, true, ctx.Err()
 	}
 	if f.err != nil {
-		return rule.Value{}, true, f.err
+		return a, true, f.err
 	}
 	return f.values[z], true, nil
 }
@@ -165,10 +167,7 @@ func (l *liveFacts) fetched(ctx context.Context, z int64, s rule.Series, at time
 // those count once their time comes.
 const readingsAhead = 5 * time.Minute
 
-// zoneAggregated: s is read by ZoneAggregates.
-func zoneAggregated(s rule.Series) bool { return s.Scope == rule.ScopeZone }
-
-// aggregateOf is the aggregate ZoneAggregates and FarmAggregate compute for s (sum and count
+// aggregateOf is the aggregate ZoneAggregates and FarmAggregates compute for s (sum and count
 // from the mean).
 func aggregateOf(s rule.Series) string {
 	switch s.Func {
@@ -178,12 +177,12 @@ func aggregateOf(s rule.Series) string {
 	return s.Func
 }
 
-// zoneValue is s's value from its zone or farm aggregate.
-func zoneValue(s rule.Series, a fieldnodes.Aggregate) rule.Value {
+// aggregateValue is s's value from its zone or farm aggregate.
+func aggregateValue(s rule.Series, a fieldnodes.Aggregate) rule.Value {
 	v, n := a.Value, a.N
 	switch {
 	case s.Func == rule.FuncTrend && n > 0 && math.IsNaN(v):
-		return rule.Missing("a trend needs readings at two times at least")
+		return rule.Missing(noTrend)
 	case s.Func == rule.FuncTrend && n > 0:
 		return rule.Value{V: v, N: n, Note: "per hour"}
 	case s.Func == rule.FuncCount:
@@ -353,25 +352,22 @@ func balanceFacts(st BalanceStatus, out map[string]rule.Value) {
 // series computes a reading function for a zone at a moment, from the readings themselves
 // (which rules are told of at their commit, before the nodes' latest values are written).
 func (l *liveFacts) series(ctx context.Context, z *zoneContext, at time.Time, s rule.Series) (rule.Value, error) {
-	since := at.Add(-s.Window)
-	if zoneAggregated(s) {
-		// A read for the whole pass that failed is tried again for this zone alone, so that
-		// it costs the zones of the pass no more than their own queries would have.
-		v, ok, err := l.fetched(ctx, z.id, s, at)
-		if ok && (err == nil || ctx.Err() != nil) {
-			return v, err
+	a, ok, err := l.fetched(ctx, z.id, s, at)
+	if !ok || (err != nil && ctx.Err() == nil) {
+		// Not prefetched, or the read for the whole pass failed: this zone's alone, so that a
+		// failure costs the zones of the pass no more than their own queries would have.
+		key := z.id
+		if s.Scope == rule.ScopeFarm {
+			key = z.farmID
 		}
-		got, err := l.readings.ZoneAggregates(ctx, []int64{z.id}, s.Metric, aggregateOf(s), since, at.Add(readingsAhead))
-		if err != nil {
-			return rule.Value{}, err
-		}
-		return zoneValue(s, got[z.id]), nil
+		var got map[int64]fieldnodes.Aggregate
+		got, err = l.read(ctx, s, at, []int64{key})
+		a = got[key]
 	}
-	a, err := l.farmAggregate(ctx, z.farmID, s, at)
 	if err != nil {
 		return rule.Value{}, err
 	}
-	if a.N == 0 && s.Func != rule.FuncCount {
+	if s.Scope == rule.ScopeFarm && a.N == 0 && s.Func != rule.FuncCount {
 		// Nothing in the window: say so when no node of the farm reports the metric at all.
 		nodes, err := l.farmNodes(ctx, z.farmID)
 		if err != nil {
@@ -381,37 +377,7 @@ func (l *liveFacts) series(ctx context.Context, z *zoneContext, at time.Time, s 
 			return rule.Missing(fmt.Sprintf("no node of the %s reports %s", s.Scope, s.Metric)), nil
 		}
 	}
-	return zoneValue(s, a), nil
-}
-
-// farmAggregate is s over the farm's nodes as at at, read once for the zones evaluated at at
-// (a pass for fresh readings, a dry run). A zone that finds that read failed (perhaps at the
-// end of the context of the zone that made it) reads again with its own.
-func (l *liveFacts) farmAggregate(ctx context.Context, farmID int64, s rule.Series, at time.Time) (fieldnodes.Aggregate, error) {
-	read := func(ctx context.Context) (fieldnodes.Aggregate, error) {
-		return l.readings.FarmAggregate(ctx, farmID, s.Metric, aggregateOf(s), at.Add(-s.Window), at.Add(readingsAhead))
-	}
-	key := farmSeries{farmID, s, at}
-	l.mu.Lock()
-	f := l.farms[key]
-	if f == nil {
-		f = &farmFetch{}
-		l.farms[key] = f
-	}
-	l.mu.Unlock()
-	f.once.Do(func() { f.a, f.err = read(ctx) })
-	if f.err == nil {
-		return f.a, nil
-	}
-	l.mu.Lock()
-	if l.farms[key] == f {
-		delete(l.farms, key)
-	}
-	l.mu.Unlock()
-	if ctx.Err() != nil {
-		return fieldnodes.Aggregate{}, f.err
-	}
-	return read(ctx)
+	return aggregateValue(s, a), nil
 }
 
 // reports: one of nodes has ever reported metric.
