@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/aghali/aghali/migrations/pgtest"
 )
 
@@ -32,21 +34,7 @@ func TestUpkeepRestGrowsWithTheWrite(t *testing.T) {
 // for coalescing, and the writer writes at once.
 func TestUpkeepWriterCutsItsRestWhenThePendingSetIsFull(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.NewDB(t)
-	store, err := NewStore(StoreConfig{Pool: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var farm int64
-	if err := db.QueryRow(ctx, `WITH o AS (INSERT INTO organisations (name) VALUES ('o') RETURNING id)
-		INSERT INTO farms (org_id, name) SELECT id, 'f' FROM o RETURNING id`).Scan(&farm); err != nil {
-		t.Fatal(err)
-	}
-	var nodes []int64
-	if err := db.QueryRow(ctx, `WITH n AS (INSERT INTO nodes (uid, farm_id) SELECT 'n' || i, $1 FROM generate_series(1, 4) i RETURNING id)
-		SELECT array_agg(id ORDER BY id) FROM n`, farm).Scan(&nodes); err != nil {
-		t.Fatal(err)
-	}
+	db, store, nodes := upkeepRig(t, 4)
 	seen := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	set := func(ids ...int64) *upkeepSet {
 		s := newUpkeepSet()
@@ -101,17 +89,8 @@ func TestUpkeepWriterCutsItsRestWhenThePendingSetIsFull(t *testing.T) {
 // left for the next start's repair.
 func TestUpkeepWriteUnderWayAtTheStopIsFinished(t *testing.T) {
 	ctx := context.Background()
-	db := pgtest.NewDB(t)
-	store, err := NewStore(StoreConfig{Pool: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var node int64
-	if err := db.QueryRow(ctx, `WITH o AS (INSERT INTO organisations (name) VALUES ('o') RETURNING id),
-		f AS (INSERT INTO farms (org_id, name) SELECT id, 'f' FROM o RETURNING id)
-		INSERT INTO nodes (uid, farm_id) SELECT 'n', id FROM f RETURNING id`).Scan(&node); err != nil {
-		t.Fatal(err)
-	}
+	db, store, nodes := upkeepRig(t, 1)
+	node := nodes[0]
 	lock, err := db.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +134,24 @@ func TestUpkeepWriteUnderWayAtTheStopIsFinished(t *testing.T) {
 	if last == nil || !last.Equal(seen) {
 		t.Errorf("last seen %v after the stop, want %v", last, seen)
 	}
+}
+
+// upkeepRig is a store on a fresh database with a farm of n nodes.
+func upkeepRig(t *testing.T, n int) (*pgxpool.Pool, *Store, []int64) {
+	t.Helper()
+	db := pgtest.NewDB(t)
+	store, err := NewStore(StoreConfig{Pool: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []int64
+	if err := db.QueryRow(context.Background(), `WITH o AS (INSERT INTO organisations (name) VALUES ('o') RETURNING id),
+		f AS (INSERT INTO farms (org_id, name) SELECT id, 'f' FROM o RETURNING id),
+		n AS (INSERT INTO nodes (uid, farm_id) SELECT 'n' || i, f.id FROM f, generate_series(1, $1) i RETURNING id)
+		SELECT array_agg(id ORDER BY id) FROM n`, n).Scan(&nodes); err != nil {
+		t.Fatal(err)
+	}
+	return db, store, nodes
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
